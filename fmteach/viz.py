@@ -73,12 +73,14 @@ def plot_attention_grid(
     *,
     layers: Sequence[int] | None = None,
     heads: Sequence[int] | None = None,
+    ncols: int = 6,
     cell_size: float = 2.2,
     cmap: str = "viridis",
     suptitle: str | None = None,
 ):
-    """A grid of heatmaps. ``weights`` is ``(heads, T, S)`` (one row of heads) or
-    ``(layers, heads, T, S)`` (a layer per row); a leading batch dim of 1 is dropped."""
+    """A grid of heatmaps. ``weights`` is ``(heads, T, S)`` or ``(layers, heads, T, S)`` (a leading
+    batch dim of 1 is dropped). Several layers: one row per layer. One layer: heads wrap after
+    ``ncols`` panels."""
     w = torch.as_tensor(weights).detach().float().cpu()
     if w.dim() == 5 and w.shape[1] == 1:  # (layers, batch=1, heads, T, S)
         w = w[:, 0]
@@ -86,25 +88,30 @@ def plot_attention_grid(
         w = w[None]
     if w.dim() != 4:
         raise ValueError(f"weights has shape {tuple(w.shape)}: expected (heads, T, S) or (layers, heads, T, S)")
+    _check_tokens(tokens, w.shape[-1], "key")
     layers = list(range(w.shape[0])) if layers is None else list(layers)
     heads = list(range(w.shape[1])) if heads is None else list(heads)
-    fig, axes = plt.subplots(len(layers), len(heads), figsize=(cell_size * len(heads), cell_size * len(layers)),
-                             squeeze=False)
+    panels = [(layer, head) for layer in layers for head in heads]
+    cols = len(heads) if len(layers) > 1 else min(ncols, len(heads))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cell_size * cols, cell_size * rows), squeeze=False)
     show_labels = tokens is not None and w.shape[-1] <= 16
-    for r, layer in enumerate(layers):
-        for c, head in enumerate(heads):
-            ax = axes[r][c]
-            ax.imshow(w[layer, head].numpy(), cmap=cmap, vmin=0.0, vmax=1.0)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(f"head {head}", fontsize=9)
-            if c == 0:
-                ax.set_ylabel(f"layer {layer}", fontsize=9)
-            if show_labels and r == len(layers) - 1:
-                ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=7)
-            if show_labels and c == 0:
-                ax.set_yticks(range(len(tokens)), tokens, fontsize=7)
+    for index, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if index >= len(panels):
+            ax.axis("off")
+            continue
+        layer, head = panels[index]
+        r, c = divmod(index, cols)
+        ax.imshow(w[layer, head].numpy(), cmap=cmap, vmin=0.0, vmax=1.0)
+        ax.set_title(f"layer {layer} head {head}" if len(layers) == 1 else f"head {head}", fontsize=9)
+        if len(layers) > 1 and c == 0:
+            ax.set_ylabel(f"layer {layer}", fontsize=9)
+        if show_labels and index + cols >= len(panels):  # bottom panel of its column
+            ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=7)
+        if show_labels and c == 0:
+            ax.set_yticks(range(len(tokens)), tokens, fontsize=7)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
