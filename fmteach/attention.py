@@ -19,8 +19,11 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
-__all__ = ["scaled_dot_product_attention", "stable_softmax", "check_qkv", "check_mask"]
+from .masks import causal_mask, combine_masks
+
+__all__ = ["scaled_dot_product_attention", "attend", "stable_softmax", "check_qkv", "check_mask"]
 
 
 def _shape(t: torch.Tensor) -> str:
@@ -126,3 +129,28 @@ def scaled_dot_product_attention(
         keep = torch.empty_like(weights).bernoulli_(1.0 - dropout_p, generator=generator)
         weights = weights * keep / (1.0 - dropout_p)
     return torch.matmul(weights, v), weights
+
+
+def attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    is_causal: bool = False,
+    dropout_p: float = 0.0,
+    need_weights: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The attention call of every fmteach model: two paths, the same numbers.
+
+    ``need_weights=True`` takes the teaching path above and returns the weights (for pictures);
+    otherwise torch's fused kernel runs (flash attention on a GPU; the (L, S) weights are never
+    stored) and the weights are ``None``. ``is_causal`` adds the causal mask.
+    """
+    if need_weights:
+        if is_causal:
+            mask = combine_masks(causal_mask(q.shape[-2], device=q.device), mask)
+        return scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p)
+    if is_causal and mask is not None:  # torch takes either a mask or is_causal, not both
+        mask, is_causal = combine_masks(causal_mask(q.shape[-2], device=q.device), mask), False
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal), None

@@ -1,0 +1,333 @@
+"""MiniBert: a BERT encoder with Hugging Face's module names, so real BERT weights load by name.
+
+Shapes: B = batch, T = sequence length, H = hidden_size, nh = num_attention_heads,
+hs = H // nh, V = vocab_size. Post-LayerNorm, as in the original BERT:
+``x = LayerNorm(x + Attention(x))`` then ``x = LayerNorm(x + FFN(x))``.
+Attention is :func:`fmteach.attention.attend` -- the function of lessons 01-03.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .attention import attend
+from .masks import IGNORE_INDEX, padding_mask
+from .profile import by_profile
+
+__all__ = [
+    "BertConfig",
+    "BertEncoderOutput",
+    "MiniBertModel",
+    "MiniBertForMaskedLM",
+    "MiniBertForSequenceClassification",
+]
+
+
+@dataclass(frozen=True)
+class BertConfig:
+    """Hugging Face's ``BertConfig`` field names. Presets: ``smoke()``, ``cpu()``, ``gpu()``."""
+
+    vocab_size: int = 8000
+    hidden_size: int = 256
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    intermediate_size: int = 1024
+    max_position_embeddings: int = 128
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    pad_token_id: int = 0
+    num_labels: int = 2
+
+    def __post_init__(self):
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size={self.hidden_size} is not divisible by num_attention_heads={self.num_attention_heads}"
+            )
+
+    @classmethod
+    def smoke(cls, vocab_size: int, **overrides) -> BertConfig:
+        return replace(cls(vocab_size, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                           intermediate_size=256, max_position_embeddings=64), **overrides)
+
+    @classmethod
+    def cpu(cls, vocab_size: int, **overrides) -> BertConfig:
+        return replace(cls(vocab_size, hidden_size=192, num_hidden_layers=4, num_attention_heads=4,
+                           intermediate_size=768, max_position_embeddings=64), **overrides)
+
+    @classmethod
+    def gpu(cls, vocab_size: int, **overrides) -> BertConfig:
+        return replace(cls(vocab_size, hidden_size=384, num_hidden_layers=6, num_attention_heads=6,
+                           intermediate_size=1536, max_position_embeddings=128), **overrides)
+
+    @classmethod
+    def from_profile(cls, vocab_size: int, profile: str | None = None, **overrides) -> BertConfig:
+        return by_profile(smoke=cls.smoke, cpu=cls.cpu, gpu=cls.gpu, profile=profile)(vocab_size, **overrides)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> BertConfig:
+        """Read a Hugging Face ``config.json``; fields we do not model are ignored."""
+        raw = json.loads(Path(path).read_text())
+        if raw.get("model_type", "bert") != "bert" or raw.get("position_embedding_type", "absolute") != "absolute":
+            raise ValueError(f"{path} is not a BERT with absolute positions (model_type={raw.get('model_type')!r})")
+        if raw.get("hidden_act", "gelu") != "gelu":
+            raise ValueError(f"{path}: hidden_act={raw['hidden_act']!r}, MiniBert implements 'gelu' only")
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in names})
+
+
+@dataclass
+class BertEncoderOutput:
+    last_hidden_state: torch.Tensor          # (B, T, H)
+    pooler_output: torch.Tensor | None       # (B, H): tanh(dense([CLS])); None without a pooler
+    hidden_states: tuple[torch.Tensor, ...]  # num_hidden_layers + 1 tensors (B, T, H): embeddings, then each layer
+    attentions: tuple[torch.Tensor, ...] | None = None  # num_hidden_layers tensors (B, nh, T, T)
+
+
+class BertEmbeddings(nn.Module):
+    """word + position + token type embeddings, then LayerNorm and dropout: ids ``(B, T)`` -> ``(B, T, H)``."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)  # (T,)
+        x = self.word_embeddings(input_ids) + self.position_embeddings(positions) + self.token_type_embeddings(token_type_ids)
+        return self.dropout(self.LayerNorm(x))
+
+
+class BertSelfAttention(nn.Module):
+    """Multi-head self-attention: ``(B, T, H)`` -> ``((B, T, H), weights (B, nh, T, T) or None)``."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.query = nn.Linear(config.hidden_size, config.hidden_size)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout_p = config.attention_probs_dropout_prob
+
+    def forward(self, x, mask=None, need_weights=False):
+        B, T, H = x.shape
+        split = lambda t: t.view(B, T, self.num_heads, H // self.num_heads).transpose(1, 2)  # noqa: E731 (B, nh, T, hs)
+        q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
+        y, weights = attend(q, k, v, mask, dropout_p=self.dropout_p if self.training else 0.0, need_weights=need_weights)
+        return y.transpose(1, 2).reshape(B, T, H), weights  # heads side by side again
+
+
+class BertSelfOutput(nn.Module):
+    """Project the heads' output, then the residual connection and a LayerNorm (post-LN)."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, y, residual):
+        return self.LayerNorm(residual + self.dropout(self.dense(y)))
+
+
+class BertAttention(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.self = BertSelfAttention(config)
+        self.output = BertSelfOutput(config)
+
+    def forward(self, x, mask=None, need_weights=False):
+        y, weights = self.self(x, mask, need_weights)
+        return self.output(y, x), weights
+
+
+class BertIntermediate(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+
+    def forward(self, x):
+        return F.gelu(self.dense(x))  # exact (erf) GELU, as BERT's "gelu"
+
+
+class BertOutput(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, h, residual):
+        return self.LayerNorm(residual + self.dropout(self.dense(h)))
+
+
+class BertLayer(nn.Module):
+    """One post-LN encoder layer: attention + residual + LN, then FFN + residual + LN."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.attention = BertAttention(config)
+        self.intermediate = BertIntermediate(config)
+        self.output = BertOutput(config)
+
+    def forward(self, x, mask=None, need_weights=False):
+        x, weights = self.attention(x, mask, need_weights)
+        return self.output(self.intermediate(x), x), weights
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+
+
+class BertPooler(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden):
+        return torch.tanh(self.dense(hidden[:, 0]))  # the [CLS] position
+
+
+class _PretrainedMixin:
+    """``from_pretrained(folder)`` for a Hugging Face BERT folder (config.json + model.safetensors)."""
+
+    base_prefix = ""  # where the encoder sits in this class's state dict ("" or "bert.")
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, strict_heads: bool = False, **config_overrides):
+        from .bert_loading import load_hf_bert_state_dict
+
+        path = Path(path)
+        config = replace(BertConfig.from_json(path / "config.json"), **config_overrides)
+        model = cls(config)
+        load_hf_bert_state_dict(model, path / "model.safetensors", strict_heads=strict_heads)
+        return model.eval()
+
+
+class MiniBertModel(_PretrainedMixin, nn.Module):
+    """The encoder: ids ``(B, T)`` -> :class:`BertEncoderOutput` (every layer's hidden states)."""
+
+    def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
+        super().__init__()
+        self.config = config
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config) if add_pooling_layer else None  # the MLM model has none, as in HF
+        self.apply(_init_weights)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, *, output_attentions=False):
+        """``attention_mask`` (B, T) of 0/1 (1 = real token); ``token_type_ids`` (B, T), default 0."""
+        _check_ids(input_ids, self.config)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        mask = None if attention_mask is None else padding_mask(attention_mask)  # (B, 1, 1, T)
+        x = self.embeddings(input_ids, token_type_ids)
+        hidden, maps = [x], []
+        for layer in self.encoder.layer:
+            x, weights = layer(x, mask, output_attentions)
+            hidden.append(x)
+            maps.append(weights)
+        pooled = self.pooler(x) if self.pooler is not None else None
+        return BertEncoderOutput(x, pooled, tuple(hidden), tuple(maps) if output_attentions else None)
+
+
+class MiniBertForMaskedLM(_PretrainedMixin, nn.Module):
+    """Encoder + MLM head (dense, GELU, LayerNorm, decoder tied to the word embeddings)."""
+
+    base_prefix = "bert."
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.config = config
+        self.bert = MiniBertModel(config, add_pooling_layer=False)
+        self.cls = nn.Module()
+        self.cls.predictions = _MLMHead(config)
+        self.cls.predictions.transform.apply(_init_weights)
+        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight  # weight tying
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, *, output_attentions=False):
+        """-> ``(logits (B, T, V), loss or None, encoder output)``; ``labels`` use -100 for "not masked"."""
+        out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions=output_attentions)
+        logits = self.cls.predictions(out.last_hidden_state)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=IGNORE_INDEX)
+        return logits, loss, out
+
+
+class MiniBertForSequenceClassification(_PretrainedMixin, nn.Module):
+    """Encoder + dropout + linear classifier on the pooled [CLS] vector."""
+
+    base_prefix = "bert."
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.config = config
+        self.bert = MiniBertModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        _init_weights(self.classifier)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, *, output_attentions=False):
+        """-> ``(logits (B, num_labels), loss or None, encoder output)``."""
+        out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions=output_attentions)
+        logits = self.classifier(self.dropout(out.pooler_output))
+        loss = None if labels is None else F.cross_entropy(logits, labels)
+        return logits, loss, out
+
+
+class _MLMHead(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.transform = nn.Module()
+        self.transform.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.transform.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden):
+        h = self.transform.LayerNorm(F.gelu(self.transform.dense(hidden)))
+        return self.decoder(h) + self.bias  # (B, T, V)
+
+
+def _init_weights(module: nn.Module) -> None:
+    """BERT's initialisation: normal(0, 0.02) weights, zero biases, LayerNorm at identity."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+    if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+        with torch.no_grad():
+            module.weight[module.padding_idx].zero_()
+    if isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def _check_ids(input_ids: torch.Tensor, config: BertConfig) -> None:
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"input_ids must be a tensor of integer token ids, got {getattr(input_ids, 'dtype', type(input_ids))}")
+    if input_ids.dim() != 2:
+        raise ValueError(f"input_ids has shape {tuple(input_ids.shape)}: expected (batch, seq_len)")
+    if input_ids.shape[1] > config.max_position_embeddings:
+        raise ValueError(
+            f"input_ids has shape {tuple(input_ids.shape)}: seq_len {input_ids.shape[1]} exceeds "
+            f"max_position_embeddings={config.max_position_embeddings}; truncate the input"
+        )
+
+
+def config_dict(config: BertConfig) -> dict:
+    """The config as a Hugging Face-style dict (for saving next to a checkpoint)."""
+    return {"model_type": "bert", "hidden_act": "gelu", **asdict(config)}
