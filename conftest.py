@@ -6,4 +6,3 @@ import os
 os.environ["FMTEACH_PROFILE"] = "smoke"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("MPLBACKEND", "Agg")
