@@ -267,6 +267,22 @@ class MiniBertForMaskedLM(_PretrainedMixin, nn.Module):
         return logits, loss, out
 
 
+    def masked_logits(self, input_ids, attention_mask=None, token_type_ids=None, *, where):
+        """Vocabulary logits only at the positions where ``where`` (B, T) is True: ``(n, V)``.
+
+        The ``(B, T, V)`` logits are the costliest matmul of a small BERT; scoring only the ~15%
+        masked positions gives the same numbers there for a fraction of the work."""
+        hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state  # (B, T, H)
+        return self.cls.predictions(hidden[where])
+
+    def masked_loss(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
+        """The MLM loss through :meth:`masked_logits`: the same value as ``forward(...)[1]``."""
+        if labels is None:
+            raise ValueError("masked_loss needs labels (the original ids at masked positions, -100 elsewhere)")
+        where = labels != IGNORE_INDEX
+        return F.cross_entropy(self.masked_logits(input_ids, attention_mask, token_type_ids, where=where), labels[where])
+
+
 class MiniBertForSequenceClassification(_PretrainedMixin, nn.Module):
     """Encoder + dropout + linear classifier on the pooled [CLS] vector."""
 

@@ -23,6 +23,11 @@ __all__ = [
     "check_causal_mask",
     "check_padding_mask",
     "check_mlm_expected_counts",
+    "check_initial_mlm_loss",
+    "check_perplexity",
+    "check_masked_cross_entropy",
+    "check_encoder_layer_parameters",
+    "check_next_token_attention",
 ]
 
 
@@ -140,3 +145,54 @@ def check_mlm_expected_counts(n_tokens: int, answer: dict) -> None:
         for key, value in expected.items():
             if not math.isclose(float(answer[key]), value, rel_tol=1e-6):
                 raise AssertionError(f"{key!r}: {answer[key]} is not the expected count")
+
+
+def check_initial_mlm_loss(vocab_size: int, answer) -> None:
+    """Exercise: the loss of an untrained model that spreads probability evenly over the vocabulary."""
+    with _exercise(f"untrained loss with {vocab_size:,} tokens", "a uniform guess gives each token 1/V; the loss is -log(1/V)"):
+        if answer is ...:
+            raise _NotAttempted
+        if not math.isclose(float(answer), math.log(vocab_size), rel_tol=1e-3):
+            raise AssertionError(f"{answer} is not the cross-entropy of a uniform guess")
+
+
+def check_perplexity(loss: float, answer) -> None:
+    """Exercise: perplexity from a mean cross-entropy (in nats)."""
+    with _exercise(f"perplexity of loss {loss:g}", "perplexity = exp(loss): the number of equally likely choices"):
+        if answer is ...:
+            raise _NotAttempted
+        if not math.isclose(float(answer), math.exp(loss), rel_tol=1e-4):
+            raise AssertionError(f"{answer} is not the perplexity")
+
+
+def check_masked_cross_entropy(fn: Callable) -> None:
+    """Exercise: ``fn(logits (B, T, V), labels (B, T) with -100) -> mean loss over labelled positions``,
+    without ``ignore_index``."""
+    with _exercise("cross-entropy on masked positions only", "select positions with labels != -100, then F.cross_entropy"):
+        gen = torch.Generator().manual_seed(2)
+        logits = torch.randn(2, 6, 11, generator=gen)
+        labels = torch.full((2, 6), -100)
+        labels[0, 1], labels[1, 4], labels[1, 5] = 3, 7, 0
+        expected = torch.nn.functional.cross_entropy(logits.view(-1, 11), labels.view(-1), ignore_index=-100)
+        _close(torch.as_tensor(_call(fn, logits, labels)), expected, "the loss")
+
+
+def check_encoder_layer_parameters(hidden_size: int, intermediate_size: int, answer) -> None:
+    """Exercise: the number of parameters of one BERT encoder layer."""
+    with _exercise("parameters of one encoder layer",
+                   "4 projections of H*H + H, two LayerNorms of 2H, then H*I + I and I*H + H"):
+        if answer is ...:
+            raise _NotAttempted
+        H, I = hidden_size, intermediate_size
+        expected = 4 * (H * H + H) + 2 * (2 * H) + (H * I + I) + (I * H + H)
+        if int(answer) != expected:
+            raise AssertionError(f"{answer:,} is off by {int(answer) - expected:+,}")
+
+
+def check_next_token_attention(fn: Callable) -> None:
+    """Exercise: ``fn(weights (heads, T, T)) -> (heads,)`` mean weight from token i to token i+1."""
+    with _exercise("attention to the next token", "the entries (i, i+1) are the diagonal above the main one: offset=1"):
+        gen = torch.Generator().manual_seed(3)
+        weights = torch.softmax(torch.randn(3, 5, 5, generator=gen), -1)
+        expected = torch.stack([torch.stack([weights[h, i, i + 1] for i in range(4)]).mean() for h in range(3)])
+        _close(torch.as_tensor(_call(fn, weights)), expected, "the per-head averages")

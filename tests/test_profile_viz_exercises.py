@@ -74,7 +74,13 @@ def test_checkers_accept_right_answers(capsys):
     exercises.check_causal_mask(lambda t: torch.ones(t, t, dtype=torch.bool).tril())
     exercises.check_padding_mask(padding_mask)
     exercises.check_mlm_expected_counts(1000, {"mask": 120, "random": 15, "unchanged": 15})
-    assert capsys.readouterr().out.count("✅") == 6
+    exercises.check_initial_mlm_loss(8000, 8.987)
+    exercises.check_perplexity(2.0, 7.389056)
+    exercises.check_masked_cross_entropy(
+        lambda logits, labels: torch.nn.functional.cross_entropy(logits[labels != -100], labels[labels != -100]))
+    exercises.check_encoder_layer_parameters(384, 1536, 1_774_464)
+    exercises.check_next_token_attention(lambda w: torch.diagonal(w, offset=1, dim1=-2, dim2=-1).mean(-1))
+    assert capsys.readouterr().out.count("✅") == 11
 
 
 def test_checkers_reject_wrong_answers_with_hints():
@@ -90,6 +96,16 @@ def test_checkers_reject_wrong_answers_with_hints():
         exercises.check_padding_mask(lambda am: am.bool())
     with pytest.raises(AssertionError, match="'random'"):
         exercises.check_mlm_expected_counts(1000, {"mask": 120, "random": 30, "unchanged": 0})
+    with pytest.raises(AssertionError, match="uniform guess"):
+        exercises.check_initial_mlm_loss(8000, 8000)
+    with pytest.raises(AssertionError, match="not the perplexity"):
+        exercises.check_perplexity(2.0, 4.0)
+    with pytest.raises(AssertionError, match="off by"):
+        exercises.check_encoder_layer_parameters(384, 1536, 1_774_000)
+    with pytest.raises(AssertionError, match="per-head averages differ"):
+        exercises.check_next_token_attention(lambda w: torch.diagonal(w, offset=-1, dim1=-2, dim2=-1).mean(-1))
+    with pytest.raises(AssertionError, match="the loss differs"):
+        exercises.check_masked_cross_entropy(lambda logits, labels: logits.logsumexp(-1).mean())
 
 
 def test_checkers_tolerate_unattempted_exercises(capsys):
