@@ -1,0 +1,130 @@
+"""Train MiniGPT on Shakespeare outside a notebook (Colab, a cluster, several GPUs).
+
+    python -m fmteach.train_lm --profile cpu --out runs/cpu
+    python -m fmteach.train_lm --profile gpu --out runs/gpu --compile
+    torchrun --nproc_per_node=4 -m fmteach.train_lm --profile gpu --out runs/gpu4
+    python -m fmteach.train_lm --profile gpu --out runs/gpu --resume --max-steps 8000
+
+Writes ``OUT/ckpt.pt`` (model, optimizer, schedule, RNG states, vocabulary), ``OUT/history.json``
+and ``OUT/loss_curve.png``, and prints progress and a sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from .lm_data import CharTokenizer, load_shakespeare_chars
+from .model import GPTConfig, MiniGPT
+from .profile import PROFILES, get_profile
+from .train import CHECKPOINT_NAME, TrainConfig, TrainResult, cleanup_distributed, setup_distributed, train
+
+__all__ = ["main", "load_trained", "plot_losses"]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m fmteach.train_lm", description=__doc__.split("\n")[0])
+    parser.add_argument("--profile", choices=PROFILES, default=None,
+                        help="run size (default: $FMTEACH_PROFILE, else by hardware)")
+    parser.add_argument("--out", required=True, help="output folder, e.g. runs/cpu")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/ckpt.pt if it exists")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="total optimizer steps (sets the schedule's length)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument("--device", default=None, help="override the device (default: cuda:LOCAL_RANK, else cpu)")
+    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--sample-chars", type=int, default=400, help="characters to sample at the end (0: none)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (log files)")
+    return parser.parse_args(argv)
+
+
+def plot_losses(result: TrainResult, path: str | Path | None = None, baseline: float | None = None,
+                title: str = "MiniGPT"):
+    """Loss curves (every step's training loss, evaluated train/val losses, the baseline); saved to ``path``.
+
+    Returns the matplotlib Figure (no pyplot, so no window and no global state)."""
+    from matplotlib.figure import Figure  # the object API needs no GUI backend (Agg by default)
+
+    fig = Figure(figsize=(7, 4), dpi=120)
+    ax = fig.subplots()
+    ax.plot(range(len(result.step_losses)), result.step_losses, color="0.75", lw=0.8, label="training loss (per step)")
+    steps = [h["step"] for h in result.history]
+    ax.plot(steps, [h["train_loss"] for h in result.history], "o-", label="train (evaluated)")
+    ax.plot(steps, [h["val_loss"] for h in result.history], "o-", label="validation (held-out plays)")
+    if baseline is not None:
+        ax.axhline(baseline, ls="--", color="k", lw=1, label=f"unigram baseline {baseline:.2f}")
+    ax.set(xlabel="optimizer step", ylabel="cross-entropy (nats / char)", title=title)
+    ax.set_ylim(top=max(4.6, baseline or 0) + 0.1)
+    ax.legend()
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path)
+    return fig
+
+
+def load_trained(out_dir: str | Path, device: torch.device | str = "cpu") -> tuple[MiniGPT, CharTokenizer, dict]:
+    """``(model in eval mode, tokenizer, checkpoint)`` from a run folder written by this CLI."""
+    ckpt = torch.load(Path(out_dir) / CHECKPOINT_NAME, map_location=device, weights_only=True)
+    model = MiniGPT(GPTConfig(**ckpt["model_config"])).to(device)
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), CharTokenizer(ckpt["extra"]["chars"]), ckpt
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the CLI; returns the summary it writes to ``history.json``."""
+    args = parse_args(argv)
+    started = time.perf_counter()
+    rank, world, device = setup_distributed()
+    device = torch.device(args.device) if args.device else device
+    profile = args.profile or get_profile()
+    out = Path(args.out)
+    data = load_shakespeare_chars()
+    baseline = data.unigram_baseline()
+    model_config = GPTConfig.from_profile(data.tokenizer.vocab_size, profile)
+    overrides = {"seed": args.seed}
+    if args.max_steps is not None:
+        overrides["max_steps"] = args.max_steps
+    if args.compile:
+        overrides["compile"] = True
+    train_config = TrainConfig.from_profile(profile, **overrides)
+    torch.manual_seed(args.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
+    model = MiniGPT(model_config).to(device)
+    if rank == 0:
+        print(f"profile={profile} device={device} processes={world} parameters={model.num_parameters()['total']:,}")
+        print(f"{model_config}\n{train_config}")
+        print(f"data: {len(data.train):,} training / {len(data.val):,} validation characters "
+              f"(held-out plays: {', '.join(data.val_plays)}); unigram baseline {baseline:.4f}")
+    extra = {"chars": data.tokenizer.chars, "val_plays": list(data.val_plays), "profile": profile}
+    result = train(model, data.batch_fn(model_config.block_size, device), train_config, out_dir=out,
+                   resume=args.resume, checkpoint_extra=extra, progress=not args.no_progress, verbose=True)
+    summary = {}
+    if rank == 0:
+        final = result.history[-1]
+        summary = {
+            "profile": profile, "processes": world, "device": str(device),
+            "final_step": result.step, "final_train_loss": final["train_loss"], "final_val_loss": final["val_loss"],
+            "unigram_baseline": baseline, "train_seconds": result.seconds,
+            "wall_seconds": time.perf_counter() - started,
+            "model_config": model_config.__dict__, "train_config": train_config.__dict__,
+            "history": result.history, "step_losses": result.step_losses,
+        }
+        (out / "history.json").write_text(json.dumps(summary, indent=1))
+        plot_losses(result, out / "loss_curve.png", baseline, title=f"MiniGPT, {profile} profile")
+        if args.sample_chars > 0:
+            generator = torch.Generator(device=device).manual_seed(args.seed)
+            start = torch.tensor([data.tokenizer.encode("\n")], device=device)
+            model.eval()
+            sample = model.generate(start, args.sample_chars, temperature=0.8, top_k=20, generator=generator)
+            print("-" * 60 + "\n" + data.tokenizer.decode(sample[0].tolist()) + "\n" + "-" * 60)
+        print(f"final: step {result.step}, val loss {final['val_loss']:.4f} (unigram baseline {baseline:.4f}), "
+              f"training {result.seconds:.1f} s, wall {summary['wall_seconds']:.1f} s -> {out}")
+    cleanup_distributed()
+    return summary
+
+
+if __name__ == "__main__":
+    main()
