@@ -257,9 +257,19 @@ class MiniBertForMaskedLM(_PretrainedMixin, nn.Module):
         self.cls.predictions.transform.apply(_init_weights)
         self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight  # weight tying
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, *, output_attentions=False):
-        """-> ``(logits (B, T, V), loss or None, encoder output)``; ``labels`` use -100 for "not masked"."""
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, *, output_attentions=False,
+                masked_only=False):
+        """-> ``(logits (B, T, V), loss or None, encoder output)``; ``labels`` use -100 for "not masked".
+
+        ``masked_only=True`` (with labels) scores only the masked positions: logits ``(n_masked, V)``,
+        the same loss for a fraction of the work -- what training uses."""
         out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions=output_attentions)
+        if masked_only:
+            if labels is None:
+                raise ValueError("masked_only=True needs labels (original ids at masked positions, -100 elsewhere)")
+            where = labels != IGNORE_INDEX
+            logits = self.cls.predictions(out.last_hidden_state[where])  # (n_masked, V)
+            return logits, F.cross_entropy(logits, labels[where]), out
         logits = self.cls.predictions(out.last_hidden_state)
         loss = None
         if labels is not None:
@@ -276,11 +286,8 @@ class MiniBertForMaskedLM(_PretrainedMixin, nn.Module):
         return self.cls.predictions(hidden[where])
 
     def masked_loss(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
-        """The MLM loss through :meth:`masked_logits`: the same value as ``forward(...)[1]``."""
-        if labels is None:
-            raise ValueError("masked_loss needs labels (the original ids at masked positions, -100 elsewhere)")
-        where = labels != IGNORE_INDEX
-        return F.cross_entropy(self.masked_logits(input_ids, attention_mask, token_type_ids, where=where), labels[where])
+        """The MLM loss on masked positions only: the same value as ``forward(...)[1]``."""
+        return self(input_ids, attention_mask, token_type_ids, labels, masked_only=True)[1]
 
 
 class MiniBertForSequenceClassification(_PretrainedMixin, nn.Module):

@@ -1,0 +1,259 @@
+"""Masked-language-model pretraining on Shakespeare: WordPiece tokenizer, data, metrics, fill-mask.
+
+The seed text's recipe, one function per step:
+1. sample a batch of text           -> :meth:`MLMData.get_batch` (random windows of held-in plays)
+2. mask 15% of the tokens           -> :func:`fmteach.masks.mask_tokens_for_mlm` (80/10/10)
+3. predict the masked tokens        -> :class:`fmteach.bert.MiniBertForMaskedLM`
+4. cross-entropy on masked tokens, update -> :func:`fmteach.train.train`
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedTokenizerFast
+
+from .assets import cache_dir, load_shakespeare
+from .lm_data import DEFAULT_VAL_PLAYS
+from .masks import IGNORE_INDEX, mask_tokens_for_mlm
+
+__all__ = ["SPECIAL_TOKENS", "learn_wordpiece_vocab", "train_wordpiece_tokenizer", "MLMData", "mlm_metrics", "fill_mask"]
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4, as in BERT's order of use
+
+
+def _training_lines(val_plays: Sequence[str]) -> list[str]:
+    corpus = load_shakespeare()
+    return [line for name, text in corpus.plays.items() if name not in val_plays for line in text.splitlines() if line]
+
+
+def _cache_key(vocab_size: int, val_plays: Sequence[str]) -> str:
+    return hashlib.sha256(f"{vocab_size}|{sorted(val_plays)}|v3".encode()).hexdigest()[:12]
+
+
+def learn_wordpiece_vocab(word_counts: dict[str, int], vocab_size: int, min_frequency: int = 2) -> list[str]:
+    """Learn WordPiece pieces by merging the most frequent adjacent pair, as Hugging Face's trainer.
+
+    Ours breaks ties between equally frequent pairs alphabetically, so the vocabulary is the same
+    in every run (the Rust trainer breaks them by hash order, which changes from run to run).
+    Words start as ``["u", "##n", "##f", ...]``; merging ``u`` + ``##n`` gives ``un``.
+    """
+    words = [[w[0]] + ["##" + c for c in w[1:]] for w in sorted(word_counts)]
+    counts = [word_counts[w] for w in sorted(word_counts)]
+    vocab = sorted({piece for word in words for piece in word})
+    pair_count: dict[tuple[str, str], int] = {}
+    where: dict[tuple[str, str], set[int]] = {}
+    for i, word in enumerate(words):
+        for pair in zip(word, word[1:]):
+            pair_count[pair] = pair_count.get(pair, 0) + counts[i]
+            where.setdefault(pair, set()).add(i)
+    heap = [(-c, pair) for pair, c in pair_count.items()]
+    heapq.heapify(heap)
+    known = set(vocab)
+    while len(vocab) < vocab_size - len(SPECIAL_TOKENS) and heap:
+        neg, pair = heapq.heappop(heap)
+        if pair_count.get(pair, 0) != -neg:  # stale entry: the count changed since it was pushed
+            continue
+        if -neg < min_frequency:
+            break
+        merged = pair[0] + pair[1].removeprefix("##")
+        if merged not in known:
+            known.add(merged)
+            vocab.append(merged)
+        touched: dict[tuple[str, str], int] = {}
+        for i in sorted(where.pop(pair, ())):
+            word, c = words[i], counts[i]
+            for p in zip(word, word[1:]):
+                touched[p] = touched.get(p, 0) - c
+            j, out = 0, []
+            while j < len(word):
+                if j + 1 < len(word) and (word[j], word[j + 1]) == pair:
+                    out.append(merged)
+                    j += 2
+                else:
+                    out.append(word[j])
+                    j += 1
+            words[i] = out
+            for p in zip(out, out[1:]):
+                touched[p] = touched.get(p, 0) + c
+                where.setdefault(p, set()).add(i)
+        for p, delta in touched.items():
+            if delta:
+                pair_count[p] = pair_count.get(p, 0) + delta
+                if pair_count[p] > 0:
+                    heapq.heappush(heap, (-pair_count[p], p))
+        pair_count.pop(pair, None)
+    return vocab
+
+
+def train_wordpiece_tokenizer(vocab_size: int = 8000, *, val_plays: Sequence[str] = DEFAULT_VAL_PLAYS,
+                              use_cache: bool = True) -> PreTrainedTokenizerFast:
+    """A BERT-style WordPiece tokenizer (lower-cased, ``##`` continuation pieces) learned from the
+    training plays only, so validation text is never seen. Deterministic: the same vocabulary on
+    every machine; cached in ``cache_dir()``."""
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordPiece
+
+    path = cache_dir() / f"wordpiece-shakespeare-{vocab_size}-{_cache_key(vocab_size, val_plays)}.json"
+    if use_cache and path.exists():
+        tokenizer = Tokenizer.from_file(str(path))
+    else:
+        normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+        word_counts: dict[str, int] = {}
+        for line in _training_lines(val_plays):
+            for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(line)):
+                word_counts[word] = word_counts.get(word, 0) + 1
+        pieces = learn_wordpiece_vocab(word_counts, vocab_size)
+        tokenizer = Tokenizer(WordPiece(vocab={p: i for i, p in enumerate(SPECIAL_TOKENS + pieces)}, unk_token="[UNK]"))
+        tokenizer.normalizer = normalizer
+        tokenizer.pre_tokenizer = pre_tokenizer
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+            special_tokens=[("[CLS]", tokenizer.token_to_id("[CLS]")), ("[SEP]", tokenizer.token_to_id("[SEP]"))])
+        tokenizer.decoder = decoders.WordPiece()
+        if use_cache:
+            tmp = path.with_suffix(".tmp")
+            tokenizer.save(str(tmp))
+            tmp.replace(path)
+    # tokenizer_object=... (BertTokenizerFast(vocab_file=...) would silently ignore our vocabulary)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
+                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+
+
+@dataclass
+class MLMData:
+    """Token streams of the training and held-out plays, cut into ``[CLS] … [SEP]`` windows.
+
+    ``get_batch(split, batch_size, generator)`` fits :func:`fmteach.train.train`: random windows,
+    masked afresh each time (dynamic masking, as RoBERTa). ``validation_batches`` are fixed.
+    """
+
+    tokenizer: PreTrainedTokenizerFast
+    train_ids: torch.Tensor  # (N_train,) token ids, plays concatenated
+    val_ids: torch.Tensor    # (N_val,)
+    seq_len: int = 64        # window length including [CLS] and [SEP]
+    mlm_probability: float = 0.15
+
+    @classmethod
+    def from_shakespeare(cls, tokenizer, seq_len: int = 64, val_plays: Sequence[str] = DEFAULT_VAL_PLAYS) -> MLMData:
+        corpus = load_shakespeare()
+        unknown = set(val_plays) - set(corpus.plays)
+        if unknown:
+            raise ValueError(f"unknown validation plays {sorted(unknown)}; names are like {corpus.names[:3]}")
+
+        def encode(names):
+            lines = [line for n in names for line in corpus.plays[n].splitlines() if line]
+            ids = tokenizer(lines, add_special_tokens=False)["input_ids"]
+            return torch.tensor([t for row in ids for t in row], dtype=torch.long)
+
+        # Encoding 5 M characters takes seconds; the streams are cached next to the tokenizer.
+        vocab_hash = hashlib.sha256(str(sorted(tokenizer.get_vocab().items())).encode()).hexdigest()[:12]
+        path = cache_dir() / f"mlm-streams-{vocab_hash}-{_cache_key(len(tokenizer), val_plays)}.pt"
+        if path.exists():
+            streams = torch.load(path, weights_only=True)
+        else:
+            streams = {"train": encode([n for n in corpus.plays if n not in val_plays]), "val": encode(val_plays)}
+            torch.save(streams, path.with_suffix(".tmp"))
+            path.with_suffix(".tmp").replace(path)
+        return cls(tokenizer, streams["train"], streams["val"], seq_len)
+
+    def windows(self, ids: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+        """``[CLS] ids[s : s+seq_len-2] [SEP]`` for each start: ``(len(starts), seq_len)``."""
+        body = torch.stack([ids[s: s + self.seq_len - 2] for s in starts.tolist()])
+        cls = torch.full((len(starts), 1), self.tokenizer.cls_token_id)
+        sep = torch.full((len(starts), 1), self.tokenizer.sep_token_id)
+        return torch.cat([cls, body, sep], dim=1)
+
+    def mask(self, input_ids: torch.Tensor, generator: torch.Generator) -> dict:
+        special = (input_ids == self.tokenizer.cls_token_id) | (input_ids == self.tokenizer.sep_token_id)
+        masked, labels = mask_tokens_for_mlm(input_ids, mask_token_id=self.tokenizer.mask_token_id,
+                                             vocab_size=len(self.tokenizer), special_tokens_mask=special,
+                                             mlm_probability=self.mlm_probability, generator=generator)
+        return {"input_ids": masked, "attention_mask": torch.ones_like(masked), "labels": labels}
+
+    def get_batch(self, split: str, batch_size: int, generator: torch.Generator, device=None) -> dict:
+        if split not in ("train", "val"):
+            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        ids = self.train_ids if split == "train" else self.val_ids
+        starts = torch.randint(len(ids) - self.seq_len + 2, (batch_size,), generator=generator)
+        batch = self.mask(self.windows(ids, starts), generator)
+        return {k: v.to(device) for k, v in batch.items()} if device is not None else batch
+
+    def batch_fn(self, device=None):
+        """``get_batch`` bound to a device, the signature :func:`fmteach.train.train` expects."""
+        return lambda split, batch_size, generator: self.get_batch(split, batch_size, generator, device)
+
+    def validation_batches(self, n_rows: int = 256, batch_size: int = 64, seed: int = 0) -> list[dict]:
+        """A fixed held-out set: evenly spaced windows of the validation plays, masked with ``seed``."""
+        gen = torch.Generator().manual_seed(seed)
+        step = max(1, (len(self.val_ids) - self.seq_len) // n_rows)
+        starts = torch.arange(n_rows) * step
+        rows = self.windows(self.val_ids, starts)
+        return [self.mask(rows[i: i + batch_size], gen) for i in range(0, n_rows, batch_size)]
+
+    def most_frequent_token_accuracy(self, batches: list[dict]) -> float:
+        """Baseline: always guess the training stream's most frequent token."""
+        top = int(torch.bincount(self.train_ids).argmax())
+        labels = torch.cat([b["labels"][b["labels"] != IGNORE_INDEX] for b in batches])
+        return (labels == top).float().mean().item()
+
+
+@torch.no_grad()
+def mlm_metrics(model, batches: list[dict]) -> dict:
+    """Masked-token accuracy, mean cross-entropy and perplexity over fixed batches (model left as it was)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total_loss, correct, count = 0.0, 0, 0
+    for batch in batches:
+        batch = {k: v.to(device) for k, v in batch.items()}
+        where = batch["labels"] != IGNORE_INDEX
+        if hasattr(model, "masked_logits"):  # ours: score only the masked positions
+            picked = model.masked_logits(batch["input_ids"], batch["attention_mask"], where=where).float()
+        else:  # any Hugging Face masked LM
+            picked = _logits(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]))[where].float()
+        targets = batch["labels"][where]
+        total_loss += torch.nn.functional.cross_entropy(picked, targets, reduction="sum").item()
+        correct += (picked.argmax(-1) == targets).sum().item()
+        count += targets.numel()
+    model.train(was_training)
+    loss = total_loss / count
+    return {"mlm_loss": loss, "mlm_accuracy": correct / count, "perplexity": math.exp(loss)}
+
+
+def _logits(output) -> torch.Tensor:
+    """Our models return ``(logits, loss, ...)``; Hugging Face models an object with ``.logits``."""
+    return output.logits if hasattr(output, "logits") else output[0]
+
+
+@torch.no_grad()
+def fill_mask(model, tokenizer, text: str, top_k: int = 5) -> list[list[dict]]:
+    """Predict every ``[MASK]`` in ``text``: one list per mask of ``{"token", "score"}``, best first.
+
+    Works for our :class:`~fmteach.bert.MiniBertForMaskedLM` and any Hugging Face masked LM
+    (``AutoModelForMaskedLM``, e.g. ``bert-base-uncased`` when online).
+    """
+    mask = tokenizer.mask_token
+    if mask not in text:
+        raise ValueError(f"text has no {mask} token to fill: {text!r}")
+    if not 1 <= top_k <= len(tokenizer):
+        raise ValueError(f"top_k={top_k} must be between 1 and the vocabulary size {len(tokenizer)}")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    enc = tokenizer(text, return_tensors="pt")
+    logits = _logits(model(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)))
+    model.train(was_training)
+    positions = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten().tolist()
+    results = []
+    for pos in positions:
+        probs = logits[0, pos].float().softmax(-1)
+        scores, ids = probs.topk(top_k)
+        results.append([{"token": tokenizer.convert_ids_to_tokens(i), "score": s}
+                        for i, s in zip(ids.tolist(), scores.tolist())])
+    return results

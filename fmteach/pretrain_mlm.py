@@ -1,0 +1,145 @@
+"""Pretrain a mini-BERT on Shakespeare with masked language modelling, outside a notebook.
+
+    python -m fmteach.pretrain_mlm --profile cpu --out runs/mlm-cpu
+    torchrun --nproc_per_node=8 -m fmteach.pretrain_mlm --profile gpu --out runs/mlm-gpu
+
+Prints progress, writes ``ckpt.pt`` (resumable with ``--resume``), ``history.json`` and
+``curves.png`` (loss, masked-token accuracy, perplexity) to ``--out``. Lesson 05 calls
+:func:`pretrain` with the same recipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .bert import BertConfig, MiniBertForMaskedLM
+from .mlm import MLMData, mlm_metrics, train_wordpiece_tokenizer
+from .profile import by_profile, get_device, get_profile, set_seed
+from .train import TrainConfig, TrainResult, cleanup_distributed, setup_distributed, train
+
+__all__ = ["MLMRecipe", "pretrain", "masked_loss_fn", "main"]
+
+
+@dataclass(frozen=True)
+class MLMRecipe:
+    """Everything that sizes a pretraining run; ``MLMRecipe.for_profile()`` picks the preset."""
+
+    bert: BertConfig
+    train: TrainConfig
+    seq_len: int = 64
+    vocab_size: int = 8000
+    val_rows: int = 256
+
+    @classmethod
+    def for_profile(cls, profile: str | None = None) -> MLMRecipe:
+        profile = profile or get_profile()
+        vocab = 8000
+        bert = by_profile(
+            smoke=BertConfig.smoke(vocab, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0),
+            cpu=BertConfig.cpu(vocab, hidden_size=128, intermediate_size=512, hidden_dropout_prob=0.0,
+                               attention_probs_dropout_prob=0.0),
+            gpu=BertConfig.gpu(vocab),
+            profile=profile,
+        )
+        train_cfg = by_profile(
+            smoke=TrainConfig(max_steps=400, batch_size=32, learning_rate=3e-3, min_lr=3e-4, warmup_steps=30,
+                              eval_interval=100, eval_iters=1, weight_decay=0.01, seed=0),
+            cpu=TrainConfig(max_steps=3000, batch_size=32, learning_rate=1e-3, min_lr=1e-4, warmup_steps=100,
+                            eval_interval=500, eval_iters=1, weight_decay=0.01, seed=0),
+            gpu=TrainConfig(max_steps=6000, batch_size=256, learning_rate=1e-3, min_lr=5e-5, warmup_steps=300,
+                            eval_interval=500, eval_iters=1, weight_decay=0.01, seed=0, log_interval=50),
+            profile=profile,
+        )
+        seq_len = by_profile(smoke=32, cpu=32, gpu=128, profile=profile)
+        return cls(bert=bert, train=train_cfg, seq_len=seq_len, vocab_size=vocab,
+                   val_rows=by_profile(smoke=128, cpu=512, gpu=1024, profile=profile))
+
+
+def masked_loss_fn(model, batch) -> torch.Tensor:
+    """The training loss: cross-entropy on the masked positions only (the seed text's step 4)."""
+    # through forward(), so that DistributedDataParallel and torch.compile see the call
+    return model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"], masked_only=True)[1]
+
+
+def pretrain(recipe: MLMRecipe, *, data: MLMData | None = None, model: MiniBertForMaskedLM | None = None,
+             device: torch.device | None = None, out_dir=None, resume: bool = False, on_eval=None,
+             progress: bool = True) -> tuple[MiniBertForMaskedLM, MLMData, TrainResult]:
+    """Train a :class:`MiniBertForMaskedLM` with :func:`fmteach.train.train`; each evaluation adds
+    held-out masked-token accuracy and perplexity to the history."""
+    device = device or get_device()
+    if data is None:
+        data = MLMData.from_shakespeare(train_wordpiece_tokenizer(recipe.vocab_size), seq_len=recipe.seq_len)
+    if model is None:
+        set_seed(recipe.train.seed)
+        model = MiniBertForMaskedLM(recipe.bert)
+    model.to(device)
+    val_batches = data.validation_batches(n_rows=recipe.val_rows)
+    result = train(model, data.batch_fn(device), recipe.train, loss_fn=masked_loss_fn,
+                   eval_fn=lambda m: mlm_metrics(m, val_batches), on_eval=on_eval,
+                   out_dir=out_dir, resume=resume, progress=progress)
+    return model, data, result
+
+
+def plot_curves(history: list[dict], path=None):
+    import matplotlib.pyplot as plt
+
+    steps = [h["step"] for h in history]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+    axes[0].plot(steps, [h["train_loss"] for h in history], "o-", label="train (masked tokens)")
+    axes[0].plot(steps, [h["mlm_loss"] for h in history], "s-", label="held-out plays")
+    axes[0].set(xlabel="step", ylabel="cross-entropy", title="MLM loss")
+    axes[0].legend()
+    axes[1].plot(steps, [h["mlm_accuracy"] for h in history], "s-", color="C2")
+    axes[1].set(xlabel="step", ylabel="accuracy", title="masked-token accuracy (held out)")
+    axes[2].plot(steps, [h["perplexity"] for h in history], "s-", color="C3")
+    axes[2].set(xlabel="step", ylabel="perplexity", yscale="log", title="perplexity (held out)")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default=None)
+    parser.add_argument("--out", required=True, help="folder for ckpt.pt, history.json, curves.png")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    args = parser.parse_args(argv)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from dataclasses import replace
+
+    rank, world, device = setup_distributed()
+    recipe = MLMRecipe.for_profile(args.profile)
+    if args.max_steps:
+        recipe = replace(recipe, train=replace(recipe.train, max_steps=args.max_steps))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def report(entry, history):
+        print(f"step {entry['step']:>5}  train {entry['train_loss']:.3f}  held-out loss {entry['mlm_loss']:.3f}  "
+              f"accuracy {entry['mlm_accuracy']:.3f}  perplexity {entry['perplexity']:.1f}", flush=True)
+
+    model, data, result = pretrain(recipe, device=device, out_dir=out, resume=args.resume, on_eval=report,
+                                   progress=rank == 0 and not args.no_progress)
+    if rank == 0:
+        baseline = data.most_frequent_token_accuracy(data.validation_batches(n_rows=recipe.val_rows))
+        summary = {"profile": args.profile or get_profile(), "seconds": result.seconds, "steps": result.step,
+                   "most_frequent_token_accuracy": baseline, "final": result.history[-1] if result.history else None}
+        (out / "history.json").write_text(json.dumps({"summary": summary, "history": result.history}, indent=1))
+        plot_curves(result.history, out / "curves.png")
+        print(json.dumps(summary, indent=1))
+    cleanup_distributed()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""MLM pretraining pieces: the Shakespeare WordPiece tokenizer, data, loss, metrics, fill-mask."""
+
+import pytest
+import torch
+from transformers import BertConfig as HFBertConfig, BertForMaskedLM, PreTrainedTokenizerFast
+
+from fmteach.bert import BertConfig, MiniBertForMaskedLM
+from fmteach.masks import IGNORE_INDEX
+from fmteach.mlm import SPECIAL_TOKENS, MLMData, fill_mask, mlm_metrics, train_wordpiece_tokenizer
+from fmteach.pretrain_mlm import MLMRecipe, masked_loss_fn, pretrain
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_wordpiece_tokenizer(8000)
+
+
+@pytest.fixture(scope="module")
+def data(tokenizer):
+    return MLMData.from_shakespeare(tokenizer, seq_len=32)
+
+
+def test_tokenizer_is_bert_style_and_deterministic(tokenizer, tmp_path, monkeypatch):
+    assert len(tokenizer) == 8000
+    assert tokenizer.convert_ids_to_tokens(list(range(5))) == SPECIAL_TOKENS
+    assert tokenizer.tokenize("To be, or not to be") == ["to", "be", ",", "or", "not", "to", "be"]
+    assert tokenizer.tokenize("The lazy dog jumps") == ["the", "laz", "##y", "dog", "ju", "##mp", "##s"]  # rarer words: ## pieces
+    assert tokenizer.convert_ids_to_tokens(tokenizer("hello")["input_ids"])[::len(tokenizer("hello")["input_ids"]) - 1] == ["[CLS]", "[SEP]"]
+    monkeypatch.setenv("FMTEACH_CACHE", str(tmp_path))  # rebuilt from scratch: the same vocabulary
+    rebuilt = train_wordpiece_tokenizer(8000)
+    assert rebuilt.get_vocab() == tokenizer.get_vocab()
+
+
+def test_batches_are_masked_windows(data, tokenizer):
+    gen = torch.Generator().manual_seed(0)
+    batch = data.get_batch("train", 8, gen)
+    assert batch["input_ids"].shape == batch["labels"].shape == (8, 32)
+    assert (batch["input_ids"][:, 0] == tokenizer.cls_token_id).all()
+    assert (batch["labels"][:, [0, -1]] == IGNORE_INDEX).all()
+    selected = (batch["labels"] != IGNORE_INDEX).float().mean().item()
+    assert 0.05 < selected < 0.3
+    val1, val2 = data.validation_batches(64, 32), data.validation_batches(64, 32)
+    assert all(torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(val1, val2))
+    with pytest.raises(ValueError, match="split must be 'train' or 'val'"):
+        data.get_batch("test", 2, gen)
+    with pytest.raises(ValueError, match="unknown validation plays"):
+        MLMData.from_shakespeare(tokenizer, val_plays=("hamlett",))
+
+
+def test_validation_plays_are_held_out(data, tokenizer):
+    # the tokenizer never saw Macbeth: its hero's name is split into pieces, while Hamlet's is one
+    assert len(tokenizer.tokenize("macbeth")) > 1 and tokenizer.tokenize("hamlet") == ["hamlet"]
+    assert len(data.val_ids) > 100_000 and len(data.train_ids) > 8 * len(data.val_ids)
+
+
+def test_masked_loss_equals_full_logits_loss(data):
+    torch.manual_seed(0)
+    model = MiniBertForMaskedLM(BertConfig.smoke(8000)).eval()
+    batch = data.get_batch("train", 4, torch.Generator().manual_seed(1))
+    full = model(**batch)[1]
+    torch.testing.assert_close(masked_loss_fn(model, batch), full)
+
+
+def test_fill_mask_for_our_model_and_hugging_face(tokenizer):
+    torch.manual_seed(0)
+    ours = MiniBertForMaskedLM(BertConfig.smoke(len(tokenizer)))
+    result = fill_mask(ours, tokenizer, "to be or not to [MASK] , that is the [MASK]", top_k=3)
+    assert len(result) == 2 and len(result[0]) == 3
+    assert result[0][0]["score"] >= result[0][1]["score"] >= result[0][2]["score"]
+    hf = BertForMaskedLM(HFBertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1,
+                                      num_attention_heads=2, intermediate_size=64))
+    assert len(fill_mask(hf, tokenizer, "the [MASK] dog", top_k=2)[0]) == 2
+    with pytest.raises(ValueError, match=r"text has no \[MASK\] token"):
+        fill_mask(ours, tokenizer, "no mask here")
+
+
+def test_short_pretraining_beats_the_untrained_model(data):
+    recipe = MLMRecipe.for_profile("smoke")
+    from dataclasses import replace
+
+    recipe = replace(recipe, train=replace(recipe.train, max_steps=60, eval_interval=60), val_rows=64)
+    val = data.validation_batches(n_rows=recipe.val_rows)  # the batches pretrain() evaluates on
+    torch.manual_seed(0)
+    untrained = mlm_metrics(MiniBertForMaskedLM(recipe.bert), val)
+    model, _, result = pretrain(recipe, data=data, device=torch.device("cpu"), progress=False)
+    after = mlm_metrics(model, val)
+    assert after["mlm_loss"] < untrained["mlm_loss"] - 1.5
+    assert after["mlm_accuracy"] > untrained["mlm_accuracy"]
+    assert result.history[-1]["perplexity"] == pytest.approx(after["perplexity"])
+
+
+def test_learn_wordpiece_vocab_on_the_classic_toy_corpus():
+    from fmteach.mlm import learn_wordpiece_vocab
+
+    counts = {"hug": 10, "pug": 5, "pun": 12, "bun": 4, "hugs": 5}
+    vocab = learn_wordpiece_vocab(counts, vocab_size=len(SPECIAL_TOKENS) + 14)
+    # alphabet (sorted), then merges by frequency: ##u+##g (20), ##u+##n (16), h+##ug (15), ...
+    assert vocab == ["##g", "##n", "##s", "##u", "b", "h", "p", "##ug", "##un", "hug", "pun", "hugs", "pug", "bun"]
+    assert learn_wordpiece_vocab(dict(reversed(list(counts.items()))), 19) == vocab  # order-free
