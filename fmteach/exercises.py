@@ -28,6 +28,11 @@ __all__ = [
     "check_masked_cross_entropy",
     "check_encoder_layer_parameters",
     "check_next_token_attention",
+    "check_split_heads",
+    "check_post_ln_block",
+    "check_sinusoidal_positions",
+    "check_previous_token_attention",
+    "check_sampling_probabilities",
 ]
 
 
@@ -196,3 +201,70 @@ def check_next_token_attention(fn: Callable) -> None:
         weights = torch.softmax(torch.randn(3, 5, 5, generator=gen), -1)
         expected = torch.stack([torch.stack([weights[h, i, i + 1] for i in range(4)]).mean() for h in range(3)])
         _close(torch.as_tensor(_call(fn, weights)), expected, "the per-head averages")
+
+
+# --- Lessons 03-04: the transformer block, training a small transformer --------------------------
+
+
+def check_split_heads(split_heads: Callable, merge_heads: Callable) -> None:
+    """Exercise: ``split_heads(x (B, T, C), n_head) -> (B, nh, T, C // nh)`` and ``merge_heads`` back."""
+    hint = "view(B, T, n_head, C // n_head) then transpose(1, 2); merging undoes both (contiguous() before view)"
+    with _exercise("split and merge heads", hint):
+        x = torch.arange(2 * 5 * 12, dtype=torch.float64).view(2, 5, 12)  # (B=2, T=5, C=12)
+        expected = x.view(2, 5, 3, 4).transpose(1, 2)  # head h holds channels 4h .. 4h+3
+        _close(torch.as_tensor(_call(split_heads, x, 3)), expected, "split_heads(x, n_head=3)", atol=0)
+        _close(torch.as_tensor(_call(merge_heads, expected)), x, "merge_heads(split heads)", atol=0)
+
+
+def check_post_ln_block(fn: Callable) -> None:
+    """Exercise: ``fn(block, x)`` -> the original (post-LN) Transformer's block with the same sub-layers:
+    ``x = ln_1(x + attn(x))``, then ``x = ln_2(x + mlp(x))``."""
+    hint = "post-LN normalises after adding: x = block.ln_1(x + block.attn(x)[0]); x = block.ln_2(x + block.mlp(x))"
+    with _exercise("post-LN block", hint):
+        from .model import GPTConfig, TransformerBlock  # here: exercises need no model unless this one runs
+
+        torch.manual_seed(0)
+        block = TransformerBlock(GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=8)).double()
+        x = torch.randn(2, 6, 8, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+        with torch.no_grad():
+            expected = block.ln_1(x + block.attn(x)[0])
+            expected = block.ln_2(expected + block.mlp(expected))
+            out = _call(fn, block, x)
+        out = out[0] if isinstance(out, tuple) else out
+        _close(out, expected, "the block's output", atol=1e-10)
+
+
+def check_sinusoidal_positions(fn: Callable) -> None:
+    """Exercise: ``fn(n_positions, dim) -> (n_positions, dim)`` with sin in even and cos in odd columns."""
+    hint = "angle[p, i] = p / 10000 ** (2 * (i // 2) / dim); sin for even columns i, cos for odd ones"
+    with _exercise("sinusoidal position encoding", hint):
+        n_positions, dim = 10, 6
+        position = torch.arange(n_positions, dtype=torch.float64)[:, None]
+        frequency = 10000.0 ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim)
+        expected = torch.zeros(n_positions, dim, dtype=torch.float64)
+        expected[:, 0::2] = torch.sin(position * frequency)
+        expected[:, 1::2] = torch.cos(position * frequency)
+        _close(torch.as_tensor(_call(fn, n_positions, dim)), expected, f"fn({n_positions}, {dim})", atol=1e-5)
+
+
+def check_previous_token_attention(fn: Callable) -> None:
+    """Exercise: ``fn(weights (heads, T, T)) -> (heads,)`` mean weight from token i to token i-1 (i >= 1)."""
+    with _exercise("attention to the previous token", "the entries (i, i-1) are the diagonal below the main one: offset=-1"):
+        gen = torch.Generator().manual_seed(5)
+        weights = torch.softmax(torch.randn(3, 6, 6, generator=gen), -1)
+        expected = torch.stack([torch.stack([weights[h, i, i - 1] for i in range(1, 6)]).mean() for h in range(3)])
+        _close(torch.as_tensor(_call(fn, weights)), expected, "the per-head averages")
+
+
+def check_sampling_probabilities(fn: Callable) -> None:
+    """Exercise: ``fn(logits (B, V), temperature > 0, top_k or None) -> (B, V)`` the probabilities sampled from."""
+    hint = "divide the logits by the temperature; keep the top_k largest (others -inf); then softmax"
+    with _exercise("temperature and top-k", hint):
+        logits = torch.tensor([[2.0, 1.0, 0.5, -1.0, 0.0], [0.0, 3.0, -2.0, 1.0, 1.5]])
+        for temperature, top_k in ((1.0, None), (0.5, None), (2.0, None), (1.0, 2), (0.7, 3)):
+            scaled = logits / temperature
+            if top_k is not None:
+                kth = torch.topk(scaled, top_k).values[:, [-1]]
+                scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+            out = torch.as_tensor(_call(fn, logits.clone(), temperature, top_k))
+            _close(out, torch.softmax(scaled, -1), f"probabilities for temperature={temperature}, top_k={top_k}")
