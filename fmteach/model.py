@@ -14,8 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .attention import scaled_dot_product_attention
-from .masks import IGNORE_INDEX, causal_mask
+from .attention import attend
+from .masks import IGNORE_INDEX
 from .profile import by_profile
 
 __all__ = ["GPTConfig", "MultiHeadAttention", "FeedForward", "TransformerBlock", "MiniGPT"]
@@ -82,8 +82,6 @@ class MultiHeadAttention(nn.Module):
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v in one matmul
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
-        # Not saved in the state dict: it is a function of block_size, not a learned weight.
-        self.register_buffer("causal", causal_mask(config.block_size), persistent=False)
 
     def forward(self, x: torch.Tensor, need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x ``(B, T, C)`` -> ``(y (B, T, C), weights (B, nh, T, T) or None)``; weights force the teaching path."""
@@ -93,10 +91,7 @@ class MultiHeadAttention(nn.Module):
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         dropout_p = self.dropout if self.training else 0.0
-        if need_weights:
-            y, weights = scaled_dot_product_attention(q, k, v, self.causal[:T, :T], dropout_p=dropout_p)
-        else:
-            y, weights = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True), None
+        y, weights = attend(q, k, v, is_causal=True, dropout_p=dropout_p, need_weights=need_weights)  # see attention.attend
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, nh, hs) -> (B, T, C): heads side by side
         return self.resid_dropout(self.c_proj(y)), weights
 
