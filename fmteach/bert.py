@@ -9,7 +9,7 @@ Attention is :func:`fmteach.attention.attend` -- the function of lessons 01-03.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -349,8 +349,3 @@ def _check_ids(input_ids: torch.Tensor, config: BertConfig) -> None:
             f"input_ids has shape {tuple(input_ids.shape)}: seq_len {input_ids.shape[1]} exceeds "
             f"max_position_embeddings={config.max_position_embeddings}; truncate the input"
         )
-
-
-def config_dict(config: BertConfig) -> dict:
-    """The config as a Hugging Face-style dict (for saving next to a checkpoint)."""
-    return {"model_type": "bert", "hidden_act": "gelu", **asdict(config)}

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from transformers import BertConfig as HFBertConfig, BertForMaskedLM, PreTrainedTokenizerFast
+from transformers import BertConfig as HFBertConfig, BertForMaskedLM
 
 from fmteach.bert import BertConfig, MiniBertForMaskedLM
 from fmteach.masks import IGNORE_INDEX
