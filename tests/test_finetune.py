@@ -1,0 +1,150 @@
+"""finetune: metrics, encoding, the Trainer recipe and the plain loop, on a tiny BERT in seconds."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoTokenizer, BertConfig as HFBertConfig, BertForSequenceClassification, DataCollatorWithPadding
+from transformers.trainer_utils import EvalPrediction
+
+from fmteach.assets import TextClassificationData, TextSplit, pretrained_bert
+from fmteach.bert import BertConfig, MiniBertForMaskedLM
+from fmteach.finetune import (
+    FinetuneRecipe, classification_metrics, classifier_from_mlm, compute_metrics, encode, evaluate_model,
+    finetune_loop, make_trainer, most_confident_mistakes, padding_speed, predict_proba, subset,
+)
+
+POS = ["a good film", "great fun and good acting", "good , really good", "a great great story", "good and great"]
+NEG = ["a bad film", "awful and bad acting", "bad , really bad", "a terrible bad story", "bad and awful"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return AutoTokenizer.from_pretrained(pretrained_bert())
+
+
+def tiny_model(seed=0):
+    torch.manual_seed(seed)
+    config = HFBertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                          intermediate_size=64, max_position_embeddings=64, num_labels=2)
+    return BertForSequenceClassification(config)
+
+
+def toy_data():
+    texts, labels = POS + NEG, [1] * 5 + [0] * 5
+    split = TextSplit(texts * 4, labels * 4)
+    return TextClassificationData("toy", ["negative", "positive"], split, TextSplit(texts, labels), TextSplit(texts, labels))
+
+
+RECIPE = FinetuneRecipe(epochs=8, batch_size=8, learning_rate=3e-3, warmup=0.1, max_length=16, seed=0)
+
+
+def test_metrics_binary_and_macro():
+    m = classification_metrics([0, 1, 1, 0], [0, 1, 0, 0])
+    assert m == {"accuracy": 0.75, "precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3)}
+    m3 = classification_metrics([0, 1, 2, 2], [0, 2, 2, 2], num_labels=3)
+    assert m3["accuracy"] == 0.75 and m3["recall"] == pytest.approx((1 + 0 + 1) / 3)
+    with pytest.raises(ValueError, match="shape"):
+        classification_metrics([0, 1], [0, 1, 1])
+    logits = np.array([[2.0, 0.0], [0.0, 1.0]])
+    assert compute_metrics(EvalPrediction(predictions=logits, label_ids=np.array([0, 1])))["accuracy"] == 1.0
+
+
+def test_encode_dynamic_vs_max_length(tokenizer):
+    split = TextSplit(["short", "a somewhat longer sentence here"], [0, 1])
+    dynamic, padded = encode(tokenizer, split, max_length=12), encode(tokenizer, split, max_length=12, padding="max_length")
+    assert [len(f["input_ids"]) for f in dynamic] == [3, 7]
+    assert {len(f["input_ids"]) for f in padded} == {12}
+    assert dynamic.labels == [0, 1] and padded.num_tokens() == 24
+    with pytest.raises(ValueError, match="padding"):
+        encode(tokenizer, split, padding=True)
+    assert len(subset(split, 1)) == 1 and subset(split, None) is split
+
+
+def test_recipe_checks_and_profiles():
+    with pytest.raises(ValueError, match="warmup"):
+        FinetuneRecipe(warmup=2)
+    with pytest.raises(ValueError, match="batch_size"):
+        FinetuneRecipe(batch_size=0)
+    assert FinetuneRecipe.for_profile("smoke").n_train < FinetuneRecipe.for_profile("cpu", n_train=5).n_train + 10_000
+    assert FinetuneRecipe.for_profile("gpu").n_train is None
+
+
+def test_loop_learns_keeps_best_and_stops_early(tokenizer):
+    data = toy_data()
+    train, val = encode(tokenizer, data.train, max_length=16), encode(tokenizer, data.validation, max_length=16)
+    collator = DataCollatorWithPadding(tokenizer)
+    model = tiny_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = finetune_loop(model, train, val, RECIPE, collator=collator, device=torch.device("cpu"),
+                           track_train_accuracy=True, progress=False)
+    assert result.history[-1]["train_accuracy"] == 1.0 and max(r["eval_accuracy"] for r in result.history) == 1.0
+    assert result.steps == 8 * 5
+    # full fine-tuning: the encoder moved, not only the head
+    assert not torch.equal(before["bert.encoder.layer.0.attention.self.query.weight"],
+                           model.state_dict()["bert.encoder.layer.0.attention.self.query.weight"])
+    best = result.history[result.best_epoch - 1]["eval_accuracy"]
+    assert evaluate_model(model, val, collator)["accuracy"] == best
+    stopped = finetune_loop(tiny_model(), train, val, dataclasses.replace(RECIPE, learning_rate=1e-9, epochs=20),
+                            collator=collator, early_stopping_patience=2, progress=False)
+    assert stopped.stopped_early and len(stopped.history) < 20
+    blind = finetune_loop(tiny_model(), train, None, RECIPE, collator=collator, max_steps=3, progress=False)
+    assert blind.steps == 3 and "eval_accuracy" not in blind.history[0]
+
+
+def test_loop_is_reproducible(tokenizer):
+    data = toy_data()
+    train, val = encode(tokenizer, data.train, max_length=16), encode(tokenizer, data.validation, max_length=16)
+    runs = [finetune_loop(tiny_model(), train, val, RECIPE, collator=DataCollatorWithPadding(tokenizer), progress=False)
+            for _ in range(2)]
+    assert runs[0].history[-1]["train_loss"] == runs[1].history[-1]["train_loss"]
+
+
+def test_trainer_recipe_trains_evaluates_saves_and_reloads(tokenizer, tmp_path):
+    data = toy_data()
+    recipe = dataclasses.replace(RECIPE, epochs=4)
+    trainer = make_trainer(recipe, tokenizer, tiny_model(), data, tmp_path / "run", progress=False)
+    assert trainer.args.eval_strategy == "epoch" and trainer.args.load_best_model_at_end
+    assert trainer.args.weight_decay == 0.01 and trainer.args.warmup_steps == 0.1
+    trainer.train()
+    metrics = trainer.evaluate()
+    assert set(metrics) >= {"eval_accuracy", "eval_precision", "eval_recall", "eval_f1", "eval_loss"}
+    trainer.save_model(str(tmp_path / "model"))
+    reloaded = BertForSequenceClassification.from_pretrained(tmp_path / "model")
+    texts = data.test.texts
+    torch.testing.assert_close(predict_proba(reloaded, tokenizer, texts), predict_proba(trainer.model, tokenizer, texts))
+    assert trainer.predict(encode(tokenizer, data.test, max_length=16)).predictions.shape == (10, 2)
+
+
+def test_predict_proba_order_and_errors(tokenizer):
+    model = tiny_model().eval()
+    texts = ["a long long long long sentence", "short"]
+    both = predict_proba(model, tokenizer, texts)
+    one = predict_proba(model, tokenizer, texts[1:])
+    torch.testing.assert_close(both[1:], one, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(both.sum(-1), torch.ones(2))
+    with pytest.raises(TypeError, match="list of strings"):
+        predict_proba(model, tokenizer, "one string")
+
+
+def test_padding_speed_reports_both(tokenizer):
+    out = padding_speed(tiny_model(), tokenizer, POS + NEG, max_length=32, batch_size=4, n_batches=2, rounds=1)
+    assert out["examples"] == 8 and out["max_length_tokens_per_example"] == 32
+    assert out["dynamic_tokens_per_example"] < 10 and out["speedup"] > 0
+
+
+def test_most_confident_mistakes():
+    probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.7, 0.3]])
+    rows = most_confident_mistakes(["a", "b", "c", "d"], [1, 1, 0, 0], probs, ["neg", "pos"], k=5)
+    assert [r["text"] for r in rows] == ["a", "c"] and rows[0]["predicted"] == "neg" and rows[0]["confidence"] == 0.9
+    with pytest.raises(ValueError, match="probabilities"):
+        most_confident_mistakes(["a"], [0], probs, ["neg", "pos"])
+
+
+def test_classifier_from_mlm_copies_the_encoder():
+    mlm = MiniBertForMaskedLM(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                         intermediate_size=32, max_position_embeddings=16))
+    clf = classifier_from_mlm(mlm, num_labels=3)
+    assert clf.classifier.out_features == 3
+    torch.testing.assert_close(clf.bert.embeddings.word_embeddings.weight, mlm.bert.embeddings.word_embeddings.weight)
