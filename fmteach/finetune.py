@@ -270,6 +270,8 @@ def training_arguments(recipe: FinetuneRecipe, out_dir, *, progress: bool = True
         report_to="none",
         disable_tqdm=not progress,
         dataloader_pin_memory=torch.cuda.is_available(),
+        # on a CPU-only machine say so: only then does Trainer train data-parallel (gloo) under torchrun
+        use_cpu=get_device().type == "cpu",
     )
     kwargs.update(overrides)
     return TrainingArguments(**kwargs)
@@ -533,11 +535,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--model", default=None, help="'minilm' (default), a saved model folder, or a hub id (online)")
     parser.add_argument("--dataset", default=None, help="movie-reviews (default), sms-spam, trec or bbc-news")
     parser.add_argument("--epochs", type=float, default=None)
+    parser.add_argument("--n-train", type=int, default=None, help="use the first N training examples")
+    parser.add_argument("--n-eval", type=int, default=None, help="use the first N validation and test examples")
     parser.add_argument("--padding-benchmark", action="store_true", help="also time max-length vs dynamic padding")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     args = parser.parse_args(argv)
 
-    overrides = {k: v for k, v in (("model", args.model), ("dataset", args.dataset), ("epochs", args.epochs)) if v}
+    overrides = {k: v for k, v in (("model", args.model), ("dataset", args.dataset), ("epochs", args.epochs),
+                                   ("n_train", args.n_train), ("n_eval", args.n_eval)) if v}
     recipe = FinetuneRecipe.for_profile(args.profile, **overrides)
     data = load_text_classification(recipe.dataset)
     tokenizer, model = load_for_classification(recipe.model, data.label_names, seed=recipe.seed)

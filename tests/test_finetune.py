@@ -148,3 +148,20 @@ def test_classifier_from_mlm_copies_the_encoder():
     clf = classifier_from_mlm(mlm, num_labels=3)
     assert clf.classifier.out_features == 3
     torch.testing.assert_close(clf.bert.embeddings.word_embeddings.weight, mlm.bert.embeddings.word_embeddings.weight)
+
+
+def test_cli_trains_data_parallel_under_torchrun(tmp_path):
+    """Two CPU processes (gloo) through Trainer's own DDP: the command the README gives for GPUs."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "fmteach.finetune",
+           "--profile", "smoke", "--n-train", "64", "--n-eval", "32", "--out", str(tmp_path), "--no-progress"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["processes"] == 2 and set(results["test"]) == {"accuracy", "precision", "recall", "f1"}
+    assert (tmp_path / "model" / "model.safetensors").exists() and done.stdout.count("final:") == 1
