@@ -33,6 +33,14 @@ __all__ = [
     "check_sinusoidal_positions",
     "check_previous_token_attention",
     "check_sampling_probabilities",
+    "check_binary_metrics",
+    "check_padded_tokens",
+    # lesson 09
+    "check_count_normalized_duplicates",
+    "check_association",
+    # lesson 08
+    "check_chance_baselines",
+    "check_prototype_predict",
 ]
 
 
@@ -268,3 +276,147 @@ def check_sampling_probabilities(fn: Callable) -> None:
                 scaled = scaled.masked_fill(scaled < kth, float("-inf"))
             out = torch.as_tensor(_call(fn, logits.clone(), temperature, top_k))
             _close(out, torch.softmax(scaled, -1), f"probabilities for temperature={temperature}, top_k={top_k}")
+
+
+# ==============================================================================================
+# lesson 09: challenges (data leakage, bias)
+
+
+def check_count_normalized_duplicates(fn: Callable) -> None:
+    """Exercise: ``fn(train_texts, test_texts) -> int``, how many test texts equal some training
+    text once both are normalised (lower-case, no punctuation, single spaces)."""
+    from .challenges import normalize_text
+
+    hint = ("put normalize_text(t) of every training text in a set, then count the test texts whose "
+            "normalize_text is in it")
+    with _exercise("count normalised duplicates", hint):
+        train = ["The movie was GREAT!", "what a  waste of time", "Loved it.", "Loved it.", "so-so"]
+        normal_train = {normalize_text(s) for s in train}
+        for test in (["the movie was great", "What a waste of time?!", "loved it", "Hated it."],
+                     ["The movie was GREAT!", "soso", "so so", "great movie"], []):
+            expected = sum(normalize_text(t) in normal_train for t in test)
+            got = _call(fn, list(train), list(test))
+            if got is ...:
+                raise _NotAttempted
+            if isinstance(got, bool) or not isinstance(got, int) and not hasattr(got, "__index__"):
+                raise AssertionError(f"expected an int, got {type(got).__name__}")
+            if int(got) != expected:
+                raise AssertionError(f"for test texts {test} the answer is {expected}, you counted {got} "
+                                     f"(an exact duplicate counts too; each test text counts once)")
+
+
+def check_association(fn: Callable) -> None:
+    """Exercise: ``fn(word (H,), male (M, H), female (F, H)) -> float``, the WEAT-style association:
+    mean cosine similarity of ``word`` to the male vectors minus its mean cosine to the female ones."""
+    from .challenges import association_scores
+
+    hint = "normalise every vector to length 1; cosines are then dot products: (male @ word).mean() - (female @ word).mean()"
+    with _exercise("association of one word", hint):
+        gen = torch.Generator().manual_seed(9)
+        for m, f in ((3, 3), (2, 5)):
+            word, male, female = torch.randn(8, generator=gen), torch.randn(m, 8, generator=gen) * 3, torch.randn(f, 8, generator=gen)
+            expected = association_scores(word[None], male, female)[0].item()
+            got = _call(fn, word.clone(), male.clone(), female.clone())
+            if got is ...:
+                raise _NotAttempted
+            got = float(torch.as_tensor(got))
+            if not math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-6):
+                raise AssertionError(f"got {got:.6f}, expected {expected:.6f} (cosine, not the raw dot product?)")
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 07: fine-tuning
+
+
+def check_binary_metrics(fn: Callable) -> None:
+    """``fn(tp, fp, fn, tn)`` -> dict of accuracy, precision, recall, f1 (checked against scikit-learn)."""
+    from .finetune import classification_metrics
+
+    hint = "precision = tp / (tp + fp), recall = tp / (tp + fn), f1 = 2 p r / (p + r), accuracy = correct / all"
+    with _exercise("binary metrics from a confusion matrix", hint):
+        for tp, fp, fn_, tn in ((40, 10, 5, 45), (3, 1, 7, 89), (12, 12, 12, 12)):
+            labels = [1] * tp + [0] * fp + [1] * fn_ + [0] * tn
+            preds = [1] * tp + [1] * fp + [0] * fn_ + [0] * tn
+            expected = classification_metrics(labels, preds, num_labels=2)
+            got = _call(fn, tp, fp, fn_, tn)
+            if got is ...:
+                raise _NotAttempted
+            if not isinstance(got, dict) or set(got) != set(expected):
+                raise AssertionError(f"return a dict with keys {sorted(expected)}, got {got!r}")
+            for key, value in expected.items():
+                if not math.isclose(float(got[key]), value, rel_tol=1e-9, abs_tol=1e-12):
+                    raise AssertionError(f"{key} for tp={tp}, fp={fp}, fn={fn_}, tn={tn}: got {float(got[key]):.6f}, "
+                                         f"expected {value:.6f}")
+
+
+def check_padded_tokens(fn: Callable) -> None:
+    """``fn(lengths, batch_size, max_length)`` -> (tokens padded to max_length, tokens padded per batch)."""
+    hint = "max_length padding: every example costs max_length; dynamic: each batch costs len(batch) * its longest"
+    with _exercise("tokens with max-length vs dynamic padding", hint):
+        for lengths, bs, ml in (([5, 9, 3, 7], 2, 16), ([12, 4, 4, 4, 30], 3, 32), ([8], 4, 8)):
+            got = _call(fn, list(lengths), bs, ml)
+            if got is ...:
+                raise _NotAttempted
+            batches = [lengths[i:i + bs] for i in range(0, len(lengths), bs)]
+            expected = (len(lengths) * ml, sum(len(b) * max(b) for b in batches))
+            if tuple(got) != expected:
+                raise AssertionError(f"lengths={lengths}, batch_size={bs}, max_length={ml}: got {tuple(got)}, expected {expected}")
+
+
+# ==============================================================================================
+# lesson 08: zero-shot and few-shot learning
+
+
+def check_chance_baselines(fn: Callable) -> None:
+    """Exercise: ``fn(train_labels, test_labels, num_classes) -> (random, majority)``: the expected
+    test accuracy of guessing one of ``num_classes`` uniformly at random, and the test accuracy of
+    always answering the most frequent *training* label."""
+    hint = ("a uniform guess is right with probability 1/C whatever the true label; the majority "
+            "baseline answers the most common training label, so its accuracy is that label's share of the test set")
+    with _exercise("chance baselines", hint):
+        cases = (([0, 1, 1, 2, 1], [1, 0, 2, 2], 3),               # majority label 1: right once in 4
+                 ([3, 3, 0, 3], [0, 0, 1, 2, 3, 3], 5),            # a class absent from train (4) still counts in C
+                 ([0] * 7 + [1] * 3, [0] * 6 + [1] * 4, 2))
+        for train, test, num_classes in cases:
+            got = _call(fn, list(train), list(test), num_classes)
+            if got is ... or (isinstance(got, tuple) and any(g is ... for g in got)):
+                raise _NotAttempted
+            if not isinstance(got, (tuple, list)) or len(got) != 2:
+                raise AssertionError(f"return a pair (random, majority), got {got!r}")
+            majority_label = max(range(num_classes), key=train.count)
+            expected = (1 / num_classes, test.count(majority_label) / len(test))
+            for name, g, e in zip(("random", "majority"), got, expected):
+                if not math.isclose(float(g), e, rel_tol=1e-9, abs_tol=1e-12):
+                    raise AssertionError(f"{name} accuracy for train={train}, test={test}, C={num_classes}: "
+                                         f"got {float(g):.4f}, expected {e:.4f}")
+
+
+def check_prototype_predict(fn: Callable) -> None:
+    """Exercise: ``fn(train_x (N, H), train_y (N,), test_x (M, H), num_classes) -> (M,)`` class ids:
+    each class's prototype is the mean of its training vectors; predict the class whose prototype
+    has the highest *cosine* similarity with the test vector."""
+    hint = ("prototypes = torch.stack([train_x[train_y == c].mean(0) for c in range(num_classes)]); "
+            "normalise test vectors and prototypes (F.normalize), then (test @ prototypes.T).argmax(-1)")
+    with _exercise("prototype (nearest class mean) classifier", hint):
+        gen = torch.Generator().manual_seed(8)
+        for n_per_class, num_classes in ((1, 3), (4, 3), (5, 4)):
+            centres = torch.randn(num_classes, 6, generator=gen)
+            train_y = torch.arange(num_classes).repeat_interleave(n_per_class)
+            scale = torch.linspace(0.5, 4.0, num_classes)[train_y, None]  # classes of different lengths:
+            train_x = (centres[train_y] + 0.8 * torch.randn(len(train_y), 6, generator=gen)) * scale  # cosine != dot
+            test_x = torch.randn(25, 6, generator=gen) * 2
+            prototypes = torch.nn.functional.normalize(
+                torch.stack([train_x[train_y == c].mean(0) for c in range(num_classes)]), dim=-1)
+            expected = (torch.nn.functional.normalize(test_x, dim=-1) @ prototypes.T).argmax(-1)
+            got = _call(fn, train_x.clone(), train_y.clone(), test_x.clone(), num_classes)
+            if got is ...:
+                raise _NotAttempted
+            got = torch.as_tensor(got).flatten()
+            if got.shape != expected.shape:
+                raise AssertionError(f"expected {len(expected)} predictions, got shape {tuple(got.shape)}")
+            if not torch.equal(got.long(), expected):
+                wrong = int((got.long() != expected).sum())
+                dot = (test_x @ torch.stack([train_x[train_y == c].mean(0) for c in range(num_classes)]).T).argmax(-1)
+                why = " (that is the raw dot product: normalise the prototypes)" if torch.equal(got.long(), dot) else ""
+                raise AssertionError(f"{wrong} of {len(expected)} predictions differ for {n_per_class} example(s) "
+                                     f"per class{why}")
