@@ -49,6 +49,7 @@ __all__ = [
     "most_confident_mistakes",
     "classifier_from_mlm",
     "logits_of",
+    "copy_model",
 ]
 
 
