@@ -186,7 +186,7 @@ def cloze_scores(mlm, tokenizer, texts: Sequence[str], *, template: str, verbali
 
     Works for our :class:`~fmteach.bert.MiniBertForMaskedLM` and any Hugging Face masked LM.
     """
-    from .mlm import _logits
+    from .mlm import logits_of
 
     if "{text}" not in template or "[MASK]" not in template:
         raise ValueError(f"template must contain '{{text}}' and '[MASK]', got {template!r}")
@@ -208,7 +208,7 @@ def cloze_scores(mlm, tokenizer, texts: Sequence[str], *, template: str, verbali
 
     def score(batch):
         enc = tokenizer(prompts(batch), padding=True, return_tensors="pt")
-        logits = _logits(mlm(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)))
+        logits = logits_of(mlm(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)))
         is_mask = enc["input_ids"].to(device) == tokenizer.mask_token_id
         if (is_mask.sum(1) != 1).any():
             raise ValueError("each prompt must hold exactly one mask token")

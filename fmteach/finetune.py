@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .assets import TextClassificationData, TextSplit, pretrained_bert
+from .mlm import logits_of  # one helper for our models' tuples and HF outputs
 from .profile import by_profile, get_device, get_profile, set_seed
 
 __all__ = [
@@ -218,11 +219,6 @@ def classifier_from_mlm(mlm_model, num_labels: int, *, seed: int = 0):
     if unexpected or any(not k.startswith("pooler.") for k in missing):
         raise RuntimeError(f"encoder weights do not match: missing {missing}, unexpected {unexpected}")
     return model
-
-
-def logits_of(output) -> torch.Tensor:
-    """Hugging Face models return an object with ``.logits``; ours a tuple ``(logits, loss, ...)``."""
-    return output.logits if hasattr(output, "logits") else output[0]
 
 
 def _model_inputs(batch: dict, device) -> dict:

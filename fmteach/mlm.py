@@ -216,7 +216,7 @@ def mlm_metrics(model, batches: list[dict]) -> dict:
         if hasattr(model, "masked_logits"):  # ours: score only the masked positions
             picked = model.masked_logits(batch["input_ids"], batch["attention_mask"], where=where).float()
         else:  # any Hugging Face masked LM
-            picked = _logits(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]))[where].float()
+            picked = logits_of(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]))[where].float()
         targets = batch["labels"][where]
         total_loss += torch.nn.functional.cross_entropy(picked, targets, reduction="sum").item()
         correct += (picked.argmax(-1) == targets).sum().item()
@@ -226,7 +226,7 @@ def mlm_metrics(model, batches: list[dict]) -> dict:
     return {"mlm_loss": loss, "mlm_accuracy": correct / count, "perplexity": math.exp(loss)}
 
 
-def _logits(output) -> torch.Tensor:
+def logits_of(output) -> torch.Tensor:
     """Our models return ``(logits, loss, ...)``; Hugging Face models an object with ``.logits``."""
     return output.logits if hasattr(output, "logits") else output[0]
 
@@ -247,7 +247,7 @@ def fill_mask(model, tokenizer, text: str, top_k: int = 5) -> list[list[dict]]:
     model.eval()
     device = next(model.parameters()).device
     enc = tokenizer(text, return_tensors="pt")
-    logits = _logits(model(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)))
+    logits = logits_of(model(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)))
     model.train(was_training)
     positions = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten().tolist()
     results = []
