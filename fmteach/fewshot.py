@@ -23,6 +23,7 @@ import torch
 
 from .assets import cache_dir, pretrained_bert
 from .profile import set_seed
+from .progress import progress_bar
 
 __all__ = [
     "LABEL_DESCRIPTIONS",
@@ -110,11 +111,11 @@ def _embedding_cache_path(model, texts: Sequence[str], max_length: int, normaliz
 
 @torch.no_grad()
 def embed(model, tokenizer, texts: Sequence[str], *, max_length: int = 128, batch_size: int = 64,
-          normalize: bool = True, device=None, cache: bool = False, progress: bool = False) -> torch.Tensor:
+          normalize: bool = True, device=None, cache: bool = False, progress: bool | None = None) -> torch.Tensor:
     """Sentence embeddings ``(N, H)`` (float32, on the CPU): mean of the last layer's token vectors
     over real tokens, L2-normalised. Texts are batched by length so that little is padded;
-    ``cache=True`` keeps the result in ``data/cache`` (keyed by the texts and the weights)."""
-    from tqdm.auto import tqdm
+    ``cache=True`` keeps the result in ``data/cache`` (keyed by the texts and the weights);
+    ``progress=None`` shows a bar unless the profile is ``smoke`` (see :mod:`fmteach.progress`)."""
 
     if isinstance(texts, str):
         raise TypeError("texts must be a list of strings, not one string")
@@ -126,7 +127,7 @@ def embed(model, tokenizer, texts: Sequence[str], *, max_length: int = 128, batc
     device = device or next(model.parameters()).device
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = torch.empty(len(texts), model.config.hidden_size)
-    for s in tqdm(range(0, len(order), batch_size), desc="embedding", disable=not progress):
+    for s in progress_bar(range(0, len(order), batch_size), desc="embedding", enabled=progress):
         idx = order[s:s + batch_size]
         enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
                         return_tensors="pt").to(device)
@@ -295,14 +296,13 @@ def _cached_classifier(name, label_names, seed):
 
 def few_shot_curve(labels: Sequence[int], ks: Sequence[int], seeds: Sequence[int],
                    fit_predict: Callable[[list[int]], np.ndarray], test_labels: Sequence[int], *,
-                   progress: bool = True) -> dict[int, list[float]]:
+                   progress: bool | None = None) -> dict[int, list[float]]:
     """Accuracy for every ``k`` and seed: ``fit_predict(train_indices)`` trains on those pool
     examples and returns predictions for the test set. -> ``{k: [accuracy per seed]}``."""
-    from tqdm.auto import tqdm
 
     test_labels = np.asarray(test_labels)
     curve: dict[int, list[float]] = {}
-    bar = tqdm(total=len(ks) * len(seeds), desc="few-shot", disable=not progress)
+    bar = progress_bar(total=len(ks) * len(seeds), desc="few-shot", enabled=progress)
     for k in ks:
         curve[k] = []
         for seed in seeds:

@@ -30,7 +30,8 @@ import torch.nn.functional as F
 
 from .assets import TextClassificationData, TextSplit, pretrained_bert
 from .mlm import logits_of  # one helper for our models' tuples and HF outputs
-from .profile import by_profile, get_device, get_profile, set_seed
+from .profile import autocast_dtype, by_profile, get_device, get_profile, set_seed
+from .progress import progress_bar, progress_enabled
 
 __all__ = [
     "FinetuneRecipe",
@@ -230,19 +231,17 @@ def _model_inputs(batch: dict, device) -> dict:
 # Trainer
 
 
-def _bf16_ok() -> bool:
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-
-
-def training_arguments(recipe: FinetuneRecipe, out_dir, *, progress: bool = True, **overrides):
+def training_arguments(recipe: FinetuneRecipe, out_dir, *, progress: bool | None = None, **overrides):
     """``TrainingArguments`` for the recipe, written for transformers 5.
 
     Evaluates and saves every epoch and reloads the best epoch's weights (by validation accuracy) at
     the end; linear warmup then linear decay; weight decay; one seed for weights and data order;
-    bf16 on a GPU that has it; no experiment-tracker integrations.
+    bf16 on a GPU that has it, fp16 with loss scaling on one that has not (a T4);
+    no experiment-tracker integrations.
     """
     from transformers import TrainingArguments
 
+    amp_dtype = autocast_dtype(get_device())
     kwargs = dict(
         output_dir=str(out_dir),
         num_train_epochs=recipe.epochs,
@@ -261,11 +260,12 @@ def training_arguments(recipe: FinetuneRecipe, out_dir, *, progress: bool = True
         metric_for_best_model="accuracy",
         seed=recipe.seed,
         data_seed=recipe.seed,
-        bf16=_bf16_ok(),
+        bf16=amp_dtype == torch.bfloat16,
+        fp16=amp_dtype == torch.float16,  # a GPU without bf16 (T4): Trainer adds the gradient scaler
         logging_strategy="steps",
         logging_steps=10,
         report_to="none",
-        disable_tqdm=not progress,
+        disable_tqdm=not progress_enabled(progress),
         dataloader_pin_memory=torch.cuda.is_available(),
         # on a CPU-only machine say so: only then does Trainer train data-parallel (gloo) under torchrun
         use_cpu=get_device().type == "cpu",
@@ -275,7 +275,7 @@ def training_arguments(recipe: FinetuneRecipe, out_dir, *, progress: bool = True
 
 
 def make_trainer(recipe: FinetuneRecipe, tokenizer, model, data: TextClassificationData, out_dir, *,
-                 progress: bool = True, callbacks=None, **argument_overrides):
+                 progress: bool | None = None, callbacks=None, **argument_overrides):
     """A ``Trainer`` on the recipe's train subset, evaluated on its validation subset, padding each
     batch dynamically (``DataCollatorWithPadding``) and reporting :func:`compute_metrics`."""
     from transformers import DataCollatorWithPadding, Trainer
@@ -322,16 +322,15 @@ def _decay_groups(model, weight_decay: float) -> list[dict]:
 def finetune_loop(model, train: EncodedSplit, validation: EncodedSplit | None, recipe: FinetuneRecipe, *, collator,
                   device: torch.device | None = None, track_train_accuracy: bool = False,
                   early_stopping_patience: int | None = None, max_steps: int | None = None,
-                  progress: bool = True) -> LoopResult:
+                  progress: bool | None = None) -> LoopResult:
     """What ``Trainer.train()`` does for us, written out: shuffle with a seeded generator, pad each
-    batch, AdamW with decoupled weight decay, linear warmup and decay, gradient clipping, bf16 on
-    GPU, evaluate every epoch, keep the best epoch's weights (and, with
-    ``early_stopping_patience``, stop once validation accuracy has not improved for that many
-    epochs). ``validation=None`` trains without evaluating and keeps the last weights (few-shot:
+    batch, AdamW with decoupled weight decay, linear warmup and decay, gradient clipping, 16-bit on
+    a GPU (bf16, or fp16 with a gradient scaler), evaluate every epoch, keep the best epoch's
+    weights (and, with ``early_stopping_patience``, stop once validation accuracy has not improved
+    for that many epochs). ``validation=None`` trains without evaluating and keeps the last weights (few-shot:
     no examples to spare). Works for Hugging Face models and our own
     ``MiniBertForSequenceClassification``.
     """
-    from tqdm.auto import tqdm
 
     device = device or get_device()
     model.to(device)
@@ -344,11 +343,13 @@ def finetune_loop(model, train: EncodedSplit, validation: EncodedSplit | None, r
     optimizer = torch.optim.AdamW(_decay_groups(model, recipe.weight_decay), lr=recipe.learning_rate)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and _bf16_ok())
+    amp_dtype = autocast_dtype(device)
+    autocast = torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)  # fp16 gradients underflow
 
     result, best, best_state, bad_epochs = LoopResult(), -1.0, None, 0
     start, step, epoch = time.perf_counter(), 0, 0
-    bar = tqdm(total=total, desc="fine-tuning", disable=not progress)
+    bar = progress_bar(total=total, desc="fine-tuning", enabled=progress)
     while step < total:
         epoch += 1
         model.train()
@@ -357,9 +358,11 @@ def finetune_loop(model, train: EncodedSplit, validation: EncodedSplit | None, r
             labels = batch["labels"].to(device)
             with autocast:
                 loss = F.cross_entropy(logits_of(model(**_model_inputs(batch, device))).float(), labels)
-            loss.backward()
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
             torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.max_grad_norm)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
             losses.append(loss.item())
@@ -509,6 +512,32 @@ def copy_model(model):
 # Command line: the same recipe outside a notebook, on one process or many
 
 
+def _cli_callback(max_seconds: float | None, jsonl: str | None):
+    """A ``TrainerCallback`` for the command line: it copies every log (losses, evaluations) to a
+    JSON-lines file, and ends training once ``max_seconds`` are spent; Trainer then still evaluates,
+    saves and reloads the best epoch as at the end of an epoch."""
+    from transformers import TrainerCallback
+
+    from .train import append_jsonl
+
+    class BudgetAndLog(TrainerCallback):
+        out_of_time = False
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.started = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if max_seconds is not None and time.perf_counter() - self.started >= max_seconds:
+                control.should_training_stop = self.out_of_time = True
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero:
+                append_jsonl(jsonl, {"event": "log", "step": state.global_step, **(logs or {}),
+                                     "seconds": time.perf_counter() - self.started})
+
+    return BudgetAndLog()
+
+
 def main(argv=None) -> dict:
     """Fine-tune, evaluate on the test split, save the model; print and write ``results.json``.
 
@@ -536,21 +565,34 @@ def main(argv=None) -> dict:
     parser.add_argument("--n-eval", type=int, default=None, help="use the first N validation and test examples")
     parser.add_argument("--padding-benchmark", action="store_true", help="also time max-length vs dynamic padding")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
+    parser.add_argument("--batch-size", type=int, default=None, help="training examples per step and process")
+    parser.add_argument("--max-length", type=int, default=None, help="truncate examples to this many tokens")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="wall-clock budget for training: stop (then evaluate and save) once it is spent")
+    parser.add_argument("--metrics-jsonl", default=None,
+                        help="append every training log and the final figures to this JSON-lines file")
     args = parser.parse_args(argv)
+    if args.max_seconds is not None and args.max_seconds <= 0:
+        parser.error(f"--max-seconds must be positive, got {args.max_seconds}")
 
     overrides = {k: v for k, v in (("model", args.model), ("dataset", args.dataset), ("epochs", args.epochs),
                                    ("n_train", args.n_train), ("n_eval", args.n_eval)) if v}
+    overrides |= {k: v for k, v in (("batch_size", args.batch_size), ("max_length", args.max_length)) if v is not None}
     recipe = FinetuneRecipe.for_profile(args.profile, **overrides)
     data = load_text_classification(recipe.dataset)
     tokenizer, model = load_for_classification(recipe.model, data.label_names, seed=recipe.seed)
     out = Path(args.out)
-    trainer = make_trainer(recipe, tokenizer, model, data, out / "checkpoints", progress=not args.no_progress)
+    callback = _cli_callback(args.max_seconds, args.metrics_jsonl)
+    trainer = make_trainer(recipe, tokenizer, model, data, out / "checkpoints", progress=not args.no_progress,
+                           callbacks=[callback])
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
     test = encode(tokenizer, subset(data.test, recipe.n_eval), max_length=recipe.max_length)
     metrics = trainer.evaluate(test, metric_key_prefix="test")
     results = {"recipe": recipe.__dict__, "processes": trainer.args.world_size, "train_seconds": seconds,
+               "steps": trainer.state.global_step, "max_steps": trainer.state.max_steps,
+               "out_of_time": callback.out_of_time,
                "test": {k[5:]: v for k, v in metrics.items() if k[5:] in ("accuracy", "precision", "recall", "f1")},
                "history": trainer.state.log_history}
     if args.padding_benchmark and trainer.is_world_process_zero():
@@ -566,6 +608,10 @@ def main(argv=None) -> dict:
             p = results["padding"]
             print(f"padding: max_length {p['max_length_examples_per_s']:.0f} ex/s, dynamic "
                   f"{p['dynamic_examples_per_s']:.0f} ex/s, speed-up {p['speedup']:.2f}x", flush=True)
+        from .train import append_jsonl
+
+        append_jsonl(args.metrics_jsonl, {"event": "final", "device": str(trainer.args.device),
+                                          **{k: v for k, v in results.items() if k != "history"}})
     return results
 
 

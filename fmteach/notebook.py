@@ -32,3 +32,17 @@ def setup_notebook(seed: int = 0) -> torch.device:
     set_seed(seed)
     print(describe_environment())
     return get_device()
+
+
+def within(diff: float, tol: float) -> str:
+    """Check a measured difference against a tolerance and say so portably: ``"< 1e-12 ✓"``.
+
+    Notebooks print this instead of the difference itself: a float64 residue such as 3.3e-16
+    depends on the CPU's kernels and reduction order, the tolerance it met does not.
+    """
+    if not isinstance(tol, (int, float)) or not tol > 0:
+        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    diff = float(diff)
+    if not diff < tol:  # also catches NaN
+        raise AssertionError(f"difference {diff:.3g} is not below the tolerance {tol:.0e}")
+    return f"< {tol:.0e} ✓"
