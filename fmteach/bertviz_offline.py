@@ -203,7 +203,8 @@ def offline_page(*html_fragments, title: str = "Attention (bertviz, offline)") -
         fragment = getattr(fragment, "data", fragment)  # an IPython HTML object is accepted too
         if not isinstance(fragment, str):
             raise TypeError(f"offline_page takes HTML strings, got {type(fragment).__name__}")
-        body.append(fragment.replace(libraries, ""))
+        # A model view of 12 heads is wider than a notebook's output area: scroll, don't cut it off.
+        body.append(f'<div class="fmteach-view" style="overflow-x:auto; max-width:100%">{fragment.replace(libraries, "")}</div>')
     return (
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
         f"{libraries}</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"

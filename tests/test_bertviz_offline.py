@@ -141,6 +141,8 @@ def test_head_and_model_view_draw_offline_on_one_page(browser, minilm_attention,
     libraries = bertviz_offline._libraries_script()
     assert page.count(libraries) == 1 and page.index(libraries) < page.index("<body>")  # inlined once, in <head>
     assert len(set(re.findall(r'id="(bertviz-[0-9a-f]+)"', page))) == 4  # every view has its own root
+    # every fragment sits in its own horizontally scrolling box (a 12-head model view is ~1,300 px wide)
+    assert page.count('<div class="fmteach-view" style="overflow-x:auto; max-width:100%">') == len(fragments)
 
     dom, log = render(browser, page, tmp_path)
     assert "Uncaught" not in log, log[-3000:]
