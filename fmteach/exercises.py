@@ -8,6 +8,7 @@ prints a reminder, so a notebook always runs from top to bottom.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 from collections.abc import Callable
 
@@ -17,6 +18,8 @@ from .attention import scaled_dot_product_attention
 from .masks import causal_mask, padding_mask
 
 __all__ = [
+    "solution",
+    "check_prediction",
     "check_stable_softmax",
     "check_attention",
     "check_dot_product_variance",
@@ -28,6 +31,7 @@ __all__ = [
     "check_masked_cross_entropy",
     "check_encoder_layer_parameters",
     "check_next_token_attention",
+    "check_grouped_query_attention",
     "check_split_heads",
     "check_post_ln_block",
     "check_sinusoidal_positions",
@@ -76,36 +80,95 @@ def _close(actual, expected, what: str, atol: float = 1e-6) -> None:
         raise AssertionError(f"{what} differs from the reference by up to {diff:.3g}")
 
 
+@contextlib.contextmanager
+def _forbidden(*targets: tuple[object, str, str]):
+    """While active, each ``(owner, attribute, name)`` raises ``AssertionError`` naming the call, so a
+    learner's function that uses what the exercise forbids fails with a clear message."""
+    saved = []
+
+    def refuse(name: str):
+        def call(*args, **kwargs):
+            raise AssertionError(f"your function calls {name}, which this exercise asks you to do without")
+        return call
+
+    try:
+        for owner, attribute, name in targets:
+            saved.append((owner, attribute, getattr(owner, attribute)))
+            setattr(owner, attribute, refuse(name))
+        yield
+    finally:
+        for owner, attribute, original in reversed(saved):
+            setattr(owner, attribute, original)
+
+
+def _softmax_calls():
+    import torch.nn.functional as F
+
+    return ((torch, "softmax", "torch.softmax"), (torch.Tensor, "softmax", "Tensor.softmax"),
+            (F, "softmax", "F.softmax"), (torch.special, "softmax", "torch.special.softmax"),
+            (torch, "log_softmax", "torch.log_softmax"), (torch.Tensor, "log_softmax", "Tensor.log_softmax"),
+            (F, "log_softmax", "F.log_softmax"))
+
+
+def _fused_attention_calls():
+    import torch.nn.functional as F
+
+    from . import attention as attention_module
+
+    package = importlib.import_module(__package__)
+    return ((F, "scaled_dot_product_attention", "F.scaled_dot_product_attention"),
+            (package, "scaled_dot_product_attention", "fmteach.scaled_dot_product_attention"),
+            (attention_module, "scaled_dot_product_attention", "fmteach.scaled_dot_product_attention"))
+
+
+def _triangle_calls():
+    from . import masks as masks_module
+
+    package = importlib.import_module(__package__)
+    calls = [(torch, name, f"torch.{name}") for name in ("tril", "triu", "tril_indices", "triu_indices")]
+    calls += [(torch.Tensor, name, f"Tensor.{name}") for name in ("tril", "triu", "tril_", "triu_")]
+    return (*calls, (package, "causal_mask", "fmteach.causal_mask"), (masks_module, "causal_mask", "fmteach.causal_mask"))
+
+
 def check_stable_softmax(softmax: Callable[[torch.Tensor], torch.Tensor]) -> None:
-    """Exercise: a softmax over the last dim that survives huge scores (no inf, no NaN)."""
-    with _exercise("stable softmax", "subtract the row maximum before exp(): softmax(x) = softmax(x - max(x))"):
-        gen = torch.Generator().manual_seed(0)
-        x = torch.randn(4, 7, generator=gen)
-        _close(_call(softmax, x), torch.softmax(x, -1), "softmax of small scores")
+    """Exercise 01.1: a softmax over the last dim that survives huge scores, without torch's softmax."""
+    with _exercise("stable softmax", "what does softmax give if you subtract the same number from every score of a row? "
+                                     "Which number keeps every exp() at most 1?"):
+        x = torch.randn(2, 4, 7, generator=torch.Generator().manual_seed(0))
         big = torch.tensor([[1000.0, 1001.0, 1002.0], [-1000.0, -1001.0, -1002.0]])
-        out = _call(softmax, big)
-        if not torch.isfinite(out).all():
-            raise AssertionError(f"softmax of [1000, 1001, 1002] gave {out[0].tolist()}: exp(1000) overflowed")
-        _close(out, torch.softmax(big, -1), "softmax of huge scores")
+        expected_x, expected_big = torch.softmax(x, -1), torch.softmax(big, -1)
+        with _forbidden(*_softmax_calls()):
+            out_x, out_big = _call(softmax, x.clone()), _call(softmax, big.clone())
+        _close(out_x, expected_x, "softmax of small scores, shape (2, 4, 7)")
+        if not isinstance(out_big, torch.Tensor) or not torch.isfinite(out_big).all():
+            raise AssertionError(f"softmax of [1000, 1001, 1002] gave {getattr(out_big, 'tolist', lambda: out_big)()}: "
+                                 f"exp(1000) overflowed")
+        _close(out_big, expected_big, "softmax of huge scores")
 
 
 def check_attention(attention: Callable) -> None:
-    """Exercise: ``attention(q, k, v, mask)`` -> output, with a bool mask (True = may attend)."""
-    hint = "scores = q @ k.transpose(-2, -1) / sqrt(d_k); masked_fill(~mask, -inf); softmax; @ v"
+    """Exercise 01.2: ``attention(q (..., L, d_k), k (..., S, d_k), v (..., S, d_v), mask)`` -> output
+    (..., L, d_v), with a bool mask (True = may attend), without a ready-made attention function."""
+    hint = ("scores compare every query with every key; a blocked score must end up with weight 0 "
+            "after the softmax (which value has exp() = 0?)")
     with _exercise("attention with a mask", hint):
         gen = torch.Generator().manual_seed(1)
-        q, k, v = (torch.randn(2, 5, 8, generator=gen, dtype=torch.float64) for _ in range(3))
-        out = _call(attention, q, k, v, None)
-        out = out[0] if isinstance(out, tuple) else out
-        _close(out, scaled_dot_product_attention(q, k, v)[0], "output without a mask")
-        mask = causal_mask(5)
-        out = _call(attention, q, k, v, mask)
-        out = out[0] if isinstance(out, tuple) else out
-        _close(out, scaled_dot_product_attention(q, k, v, mask)[0], "output with a causal mask")
+        q = torch.randn(2, 3, 4, 8, generator=gen, dtype=torch.float64)   # L = 4 queries, d_k = 8
+        k = torch.randn(2, 3, 6, 8, generator=gen, dtype=torch.float64)   # S = 6 keys
+        v = torch.randn(2, 3, 6, 5, generator=gen, dtype=torch.float64)   # d_v = 5
+        mask = torch.rand(2, 1, 4, 6, generator=gen) < 0.6
+        mask[..., 0] = True                                               # every query sees some key
+        cases = (("without a mask", None), ("with a (B, 1, L, S) mask", mask), ("with an (L, S) mask", mask[0, 0]))
+        for what, m in cases:
+            expected = scaled_dot_product_attention(q, k, v, m)[0]
+            with _forbidden(*_fused_attention_calls()):
+                out = _call(attention, q, k, v, m)
+            out = out[0] if isinstance(out, tuple) else out
+            _close(out, expected, f"output {what} (L=4 queries, S=6 keys, d_k=8, d_v=5)")
 
 
 def check_dot_product_variance(d_k: int, unscaled, scaled) -> None:
-    """Exercise: variance of q·k for N(0, 1) entries, before and after dividing by sqrt(d_k)."""
+    """Exercise (kept for older notebooks): variance of q·k for N(0, 1) entries, before and after /sqrt(d_k)."""
     hint = "q·k is a sum of d_k products, each with mean 0 and variance 1; dividing by c divides the variance by c²"
     with _exercise(f"variance of q·k with d_k={d_k}", hint):
         if unscaled is ... or scaled is ...:
@@ -116,31 +179,40 @@ def check_dot_product_variance(d_k: int, unscaled, scaled) -> None:
             raise AssertionError(f"scaled variance {scaled} is wrong")
 
 
-def check_causal_mask(make_causal_mask: Callable[[int], torch.Tensor]) -> None:
-    """Exercise: ``make_causal_mask(T)`` -> (T, T) bool, True where query i may see key j (j ≤ i)."""
-    with _exercise("causal mask", "token i may look at tokens 0..i: that is the lower triangle, torch.tril"):
-        for t in (1, 4, 9):
-            m = _call(make_causal_mask, t)
+def check_causal_mask(make_causal_mask: Callable[[int, int], torch.Tensor]) -> None:
+    """Exercise 02.1: ``make_causal_mask(L, S)`` -> (L, S) bool, without torch.tril/triu. The L queries
+    are the *last* L of S positions (generation with a cache); query i may see key j when
+    j <= i + (S - L). With L == S it is the lower triangle."""
+    hint = ("give every query and every key its absolute position (torch.arange); the queries are the "
+            "last L of the S positions; compare a column of query positions with a row of key positions")
+    with _exercise("causal mask for L queries over S keys", hint):
+        for L, S in ((1, 1), (4, 4), (9, 9), (3, 7), (1, 5)):
+            expected = torch.arange(S)[None, :] <= torch.arange(S - L, S)[:, None]
+            with _forbidden(*_triangle_calls()):
+                m = _call(make_causal_mask, L, S)
             if not isinstance(m, torch.Tensor) or m.dtype != torch.bool:
-                raise AssertionError(f"make_causal_mask({t}) should be a bool tensor, got {getattr(m, 'dtype', type(m))}")
-            if not torch.equal(m, causal_mask(t)):
-                raise AssertionError(f"make_causal_mask({t}) is not the lower-triangular mask")
+                raise AssertionError(f"make_causal_mask({L}, {S}) should be a bool tensor, got {getattr(m, 'dtype', type(m))}")
+            if m.shape != expected.shape:
+                raise AssertionError(f"make_causal_mask({L}, {S}) has shape {tuple(m.shape)}, expected ({L}, {S})")
+            if not torch.equal(m, expected):
+                raise AssertionError(f"make_causal_mask({L}, {S}) lets some query see a later key, or hides an earlier one")
 
 
 def check_padding_mask(make_padding_mask: Callable[[torch.Tensor], torch.Tensor]) -> None:
-    """Exercise: (B, S) 0/1 attention_mask -> bool mask broadcastable to (B, H, T, S)."""
-    with _exercise("padding mask", "index with [:, None, None, :] so it broadcasts over heads and queries"):
-        am = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
-        m = _call(make_padding_mask, am)
+    """Exercise 02.2: (B, S) 0/1 attention_mask -> bool mask broadcastable to (B, H, L, S), L != S allowed."""
+    with _exercise("padding mask", "the mask must have a size-1 axis for heads and for queries, and keep B and S where they are"):
+        am = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 0]])  # B = 2, S = 5
+        scores_shape = (2, 3, 4, 5)                            # H = 3 heads, L = 4 queries
+        m = _call(make_padding_mask, am.clone())
         if not isinstance(m, torch.Tensor) or m.dtype != torch.bool:
             raise AssertionError(f"expected a bool tensor, got {getattr(m, 'dtype', type(m))}")
         try:
-            grown = torch.broadcast_shapes(m.shape, (2, 3, 4, 4))
+            grown = torch.broadcast_shapes(m.shape, scores_shape)
         except RuntimeError:
             grown = None
-        if grown != (2, 3, 4, 4):
-            raise AssertionError(f"shape {tuple(m.shape)} does not broadcast to scores (B=2, H=3, T=4, S=4)")
-        if not torch.equal(m.expand(2, 3, 4, 4), padding_mask(am).expand(2, 3, 4, 4)):
+        if grown != scores_shape:
+            raise AssertionError(f"shape {tuple(m.shape)} does not broadcast to scores (B=2, H=3, L=4, S=5)")
+        if not torch.equal(m.expand(scores_shape), padding_mask(am).expand(scores_shape)):
             raise AssertionError("some query may attend a padding key, or may not attend a real one")
 
 
@@ -209,6 +281,132 @@ def check_next_token_attention(fn: Callable) -> None:
         weights = torch.softmax(torch.randn(3, 5, 5, generator=gen), -1)
         expected = torch.stack([torch.stack([weights[h, i, i + 1] for i in range(4)]).mean() for h in range(3)])
         _close(torch.as_tensor(_call(fn, weights)), expected, "the per-head averages")
+
+
+def check_grouped_query_attention(attention: Callable) -> None:
+    """Exercise 03.1: grouped-query attention. ``attention(q (B, H, L, d_k), k (B, G, S, d_k),
+    v (B, G, S, d_v), mask)`` -> (B, H, L, d_v): H query heads share G key/value heads, query heads
+    h*H/G ... (h+1)*H/G - 1 all using key/value head h; without a fused attention function."""
+    hint = ("each key/value head must serve H // G consecutive query heads: make G heads into H by "
+            "repeating each one in place, then it is lesson 01's attention")
+    with _exercise("grouped-query attention", hint):
+        gen = torch.Generator().manual_seed(6)
+        for H, G, L, S in ((4, 2, 3, 5), (6, 1, 4, 4), (4, 4, 2, 7)):
+            q = torch.randn(2, H, L, 8, generator=gen, dtype=torch.float64)
+            k = torch.randn(2, G, S, 8, generator=gen, dtype=torch.float64)
+            v = torch.randn(2, G, S, 5, generator=gen, dtype=torch.float64)
+            mask = torch.arange(S)[None, :] <= torch.arange(S - L, S)[:, None]   # causal, queries last
+            for m in (None, mask):
+                expected = scaled_dot_product_attention(q, k.repeat_interleave(H // G, dim=1),
+                                                        v.repeat_interleave(H // G, dim=1), m)[0]
+                with _forbidden(*_fused_attention_calls()):
+                    out = _call(attention, q, k, v, m)
+                out = out[0] if isinstance(out, tuple) else out
+                _close(out, expected, f"output for H={H} query heads, G={G} key/value heads, L={L}, S={S}, "
+                                      f"d_v=5, {'causal mask' if m is not None else 'no mask'}")
+
+
+# --- Predict, then run; reference solutions on request ---------------------------------------
+
+_PREDICTIONS: dict[str, tuple[str, dict[str, str], str, str]] = {
+    "01.p1": (
+        "The scores are so large that every row of the softmax is one-hot. Which gradients vanish?",
+        {"a": "all of them: q, k and v get no gradient, the layer stops learning",
+         "b": "those through the scores (to q and k); v still gets its full gradient",
+         "c": "only the gradient to v"},
+        "b",
+        "the output is weights @ v: with one-hot weights it copies one value row, and that row's gradient is "
+        "the output's gradient. Only the path through softmax, whose Jacobian diag(a) - aaᵀ is 0 at a one-hot a, dies.",
+    ),
+    "02.p1": (
+        "A small character model is trained twice on Shakespeare, with and without the causal mask. "
+        "Without it, after the same number of steps, the training loss is",
+        {"a": "about the same as with the mask", "b": "far lower, heading for 0",
+         "c": "higher: the extra context confuses the model"},
+        "b",
+        "without the mask position t can attend to position t+1, which holds the very character it must "
+        "predict: the model learns to copy it. The loss collapses, and the model is useless for generation, "
+        "where position t+1 does not exist yet.",
+    ),
+    "03.p1": (
+        "A stack of 48 pre-LN blocks *without* residual connections, at initialisation. At its output, how "
+        "different are the vectors of different positions?",
+        {"a": "as different as the input tokens", "b": "about half as different",
+         "c": "practically identical: every position holds the same vector"},
+        "c",
+        "an untrained head averages the tokens it sees, and the feed-forward network works on each token alone, "
+        "so it cannot separate them again: every block shrinks the differences by a constant factor.",
+    ),
+}
+
+_SOLUTIONS: dict[str, str] = {
+    "01.1": '''def my_softmax(scores):
+    shifted = scores - scores.amax(-1, keepdim=True)  # the largest score becomes 0: exp() <= 1
+    return shifted.exp() / shifted.exp().sum(-1, keepdim=True)
+''',
+    "01.2": '''def my_attention(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., L, S)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))     # exp(-inf) = 0: no weight
+    return torch.softmax(scores, -1) @ v                       # (..., L, d_v)
+''',
+    "02.1": '''def my_causal_mask(L, S):
+    query_positions = torch.arange(S - L, S)  # the L queries are the last L positions
+    key_positions = torch.arange(S)
+    return key_positions[None, :] <= query_positions[:, None]  # (L, S): key j visible to query i
+''',
+    "02.2": '''def my_padding_mask(attention_mask):
+    return attention_mask.bool()[:, None, None, :]  # (B, S) -> (B, 1, 1, S)
+''',
+    "03.1": '''def my_grouped_query_attention(q, k, v, mask=None):
+    group = q.shape[1] // k.shape[1]                 # query heads per key/value head
+    k = k.repeat_interleave(group, dim=1)            # (B, G, S, d_k) -> (B, H, S, d_k)
+    v = v.repeat_interleave(group, dim=1)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, -1) @ v
+''',
+    "03.2": '''def post_ln_block(block, x):
+    x = block.ln_1(x + block.attn(x)[0])    # normalise after adding
+    return block.ln_2(x + block.mlp(x))
+''',
+}
+
+
+class _Source(str):
+    """A string that a notebook shows as the code it holds (not as a quoted repr)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _known(table: dict, kind: str, exercise_id) -> None:
+    if exercise_id not in table:
+        raise KeyError(f"no {kind} for exercise_id {exercise_id!r}; valid ids: {', '.join(sorted(table))}")
+
+
+def solution(exercise_id: str) -> str:
+    """The reference solution of an exercise as source code, e.g. ``solution("01.2")``; try first."""
+    _known(_SOLUTIONS, "solution", exercise_id)
+    return _Source(_SOLUTIONS[exercise_id])
+
+
+def check_prediction(question_id: str, answer) -> None:
+    """A "predict, then run" question: ``answer`` is the letter of your choice (``...`` = not yet)."""
+    _known(_PREDICTIONS, "prediction question", question_id)
+    question, choices, right, why = _PREDICTIONS[question_id]
+    options = "; ".join(f"{letter}) {text}" for letter, text in choices.items())
+    if answer is ...:
+        print(f"⏳ prediction {question_id}: not answered yet. {question} Choose {options}")
+        return
+    if not isinstance(answer, str) or answer.strip().lower() not in choices:
+        raise ValueError(f"answer must be one of {', '.join(repr(c) for c in choices)}, got {answer!r}")
+    if answer.strip().lower() != right:
+        raise AssertionError(f"prediction {question_id}: not {answer!r}. Run the next cell and look at what it "
+                             f"measures, then try again")
+    print(f"✅ prediction {question_id}: {right}) {choices[right]}. Why: {why}")
+
 
 
 # --- Lessons 03-04: the transformer block, training a small transformer --------------------------
