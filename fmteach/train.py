@@ -2,7 +2,8 @@
 
 The loop knows nothing about the model: it asks ``get_batch(split, batch_size, generator)`` for a
 batch and ``loss_fn(model, batch)`` for a scalar loss (default: the model returns it). It adds
-AdamW, warmup + cosine learning rate, gradient clipping and accumulation, bf16 autocast on CUDA,
+AdamW, warmup + cosine learning rate, gradient clipping and accumulation, 16-bit autocast on CUDA
+(bf16 where the GPU has it, else fp16 with a gradient scaler),
 optional ``torch.compile``, periodic evaluation, atomic checkpoints with exact resume, and
 DistributedDataParallel when launched with ``torchrun`` (gloo on CPU, nccl on GPU).
 """
@@ -24,7 +25,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from .profile import by_profile
+from .profile import autocast_dtype, by_profile
 
 __all__ = ["TrainConfig", "TrainResult", "train", "model_loss", "setup_distributed", "cleanup_distributed",
            "CHECKPOINT_NAME"]
@@ -52,7 +53,7 @@ class TrainConfig:
     checkpoint_interval: int = 0  # 0: a checkpoint only at the end of train()
     seed: int = 1337
     compile: bool = False
-    autocast: bool = True  # bf16 autocast on CUDA; ignored on the CPU
+    autocast: bool = True  # 16-bit autocast on CUDA (bf16, or fp16 + loss scaling on a T4); ignored on the CPU
 
     def __post_init__(self):
         for name in ("max_steps", "batch_size", "grad_accum_steps", "eval_interval", "eval_iters", "log_interval"):
@@ -215,6 +216,7 @@ def train(
     data_generator = torch.Generator().manual_seed(config.seed)  # the same on every rank: each takes its slice
     result = TrainResult()
     ckpt_path = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
+    state: dict = {}  # the checkpoint's, when resuming
     if resume and ckpt_path is not None and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
@@ -234,7 +236,13 @@ def train(
         # Adam's running averages of rarely-updated weights decay into subnormal floats, which x86
         # CPUs process up to 30x slower; flushing them to zero changes no result we can measure.
         torch.set_flush_denormal(True)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and config.autocast else nullcontext()
+    amp_dtype = autocast_dtype(device) if config.autocast else None
+    amp = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
+    # fp16 gradients underflow: scale the loss up before backward, unscale before clipping; a step whose
+    # gradients overflowed is skipped and the scale lowered. Disabled (a no-op) for bf16 and float32.
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    if state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
     eval_rows = config.eval_batch_size or config.batch_size
 
     def all_mean(values: torch.Tensor) -> torch.Tensor:
@@ -273,6 +281,7 @@ def train(
             tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
             torch.save({
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
                 "step": result.step, "history": result.history, "step_losses": result.step_losses, "rng": states,
                 "train_config": asdict(config),
                 "model_config": asdict(model.config) if is_dataclass(getattr(model, "config", None)) else None,
@@ -311,11 +320,13 @@ def train(
             with nullcontext() if last or world == 1 else ddp.no_sync():  # all-reduce gradients once per step
                 with amp:
                     loss = loss_fn(net, _slice(mine, i * micro, (i + 1) * micro))
-                (loss / config.grad_accum_steps).backward()  # mean over micro-batches, like one big batch
+                scaler.scale(loss / config.grad_accum_steps).backward()  # mean over micro-batches, like one big batch
             step_loss += loss.detach().float() / config.grad_accum_steps
         if config.grad_clip > 0:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         pending.append(step_loss)
