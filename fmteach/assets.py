@@ -59,16 +59,32 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _checkout_root() -> Path | None:
+    """The clone fmteach is imported from, or ``None`` when it is installed (a wheel, Colab)."""
+    root = Path(__file__).resolve().parent.parent
+    # a checkout has the project file and the data card beside the package; site-packages has neither
+    return root if (root / "pyproject.toml").is_file() and (root / "data" / "README.md").is_file() else None
+
+
 def cache_dir() -> Path:
-    """Where fetched assets live: ``$FMTEACH_CACHE``, else the repo's git-ignored ``data/cache``
-    (when fmteach runs from a clone), else ``~/.cache/fmteach``."""
-    env = os.environ.get("FMTEACH_CACHE")
+    """Where fetched assets live: ``$FMTEACH_CACHE``; else, in a checkout, its git-ignored
+    ``data/cache``; else ``$XDG_CACHE_HOME/fmteach``, by default ``~/.cache/fmteach``."""
+    env = os.environ.get("FMTEACH_CACHE", "").strip()
+    root = _checkout_root()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
     if env:
-        path = Path(env)
+        path = Path(env).expanduser()
+    elif root is not None:
+        path = root / "data" / "cache"
+    elif xdg and Path(xdg).is_absolute():  # the XDG spec: a relative path is ignored
+        path = Path(xdg) / "fmteach"
     else:
-        repo_data = Path(__file__).resolve().parent.parent / "data"
-        path = repo_data / "cache" if repo_data.is_dir() else Path.home() / ".cache" / "fmteach"
-    path.mkdir(parents=True, exist_ok=True)
+        path = Path.home() / ".cache" / "fmteach"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MissingAssetError(f"cannot create the asset cache {path} ({exc.strerror}); "
+                                f"set FMTEACH_CACHE to a writable folder") from exc
     return path
 
 
