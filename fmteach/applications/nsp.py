@@ -1,0 +1,131 @@
+"""Sentence pairs and BERT's second pretraining task, next-sentence prediction (NSP).
+
+A pair is ``[CLS] A [SEP] B [SEP]`` with segment (token type) ids 0 for A and its [SEP], 1 for B
+and the last [SEP]. Labels follow Hugging Face's ``BertForNextSentencePrediction``: **0 = B is
+the next sentence, 1 = B is not**. Negatives come in three kinds:
+
+* ``"random"``        -- B from another document (BERT's recipe: often a different topic);
+* ``"same_document"`` -- B from the same document but not next (same topic, wrong place);
+* ``"swapped"``       -- the true pair in the wrong order (ALBERT's sentence-order prediction).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+
+import torch
+
+from .training import check_positive
+
+__all__ = ["NSP_LABELS", "NEGATIVE_KINDS", "split_sentences", "documents_from", "make_nsp_pairs", "encode_pairs",
+           "classifier_accuracy", "mean_pooled", "similarity_baseline"]
+
+NSP_LABELS = ("is next", "not next")
+NEGATIVE_KINDS = ("random", "same_document", "swapped")
+_SENTENCE_END = re.compile(r'(?:(?<=[.!?])|(?<=[.!?]["\']))\s+(?=["\']?[A-Z])')
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a BBC article, in order (a full stop, ! or ? then a capital). The first one is
+    dropped: the loader glued the headline (which has no full stop) onto it."""
+    return _SENTENCE_END.split(text.strip())[1:]
+
+
+def documents_from(texts: Sequence[str], *, min_sentences: int = 4) -> list[list[str]]:
+    """Each text split into sentences; documents with fewer than ``min_sentences`` are left out."""
+    documents = [split_sentences(t) for t in texts]
+    return [d for d in documents if len(d) >= min_sentences]
+
+
+def _negative(rng: random.Random, documents, d: int, i: int, kind: str) -> tuple[str, str]:
+    doc = documents[d]
+    if kind == "random":
+        other = rng.choice([j for j in range(len(documents)) if j != d] if len(documents) > 1 else [d])
+        return doc[i], rng.choice(documents[other])
+    if kind == "same_document":
+        far = [j for j in range(len(doc)) if abs(j - i) >= 2]
+        return doc[i], doc[rng.choice(far)]
+    return doc[i + 1], doc[i]  # swapped
+
+
+def make_nsp_pairs(documents: Sequence[Sequence[str]], n_pairs: int, *, negatives: str = "random",
+                   seed: int = 0) -> list[tuple[str, str, int]]:
+    """``n_pairs`` pairs ``(A, B, label)``, half positives (B follows A) and half negatives of the
+    given kind, in a seeded shuffled order."""
+    check_positive(n_pairs=n_pairs)
+    if negatives not in NEGATIVE_KINDS:
+        raise ValueError(f"negatives={negatives!r}: expected one of {', '.join(NEGATIVE_KINDS)}")
+    usable = [d for d, doc in enumerate(documents) if len(doc) >= 3]
+    if len(usable) < 2:
+        raise ValueError(f"documents: {len(usable)} have 3 or more sentences, expected at least 2")
+    rng = random.Random(seed)
+    pairs = []
+    for k in range(n_pairs):
+        d = rng.choice(usable)
+        i = rng.randrange(len(documents[d]) - 1)
+        if k % 2 == 0:
+            pairs.append((documents[d][i], documents[d][i + 1], 0))
+        else:
+            pairs.append((*_negative(rng, documents, d, i, negatives), 1))
+    rng.shuffle(pairs)
+    return pairs
+
+
+def encode_pairs(tokenizer, pairs: Sequence[tuple[str, str, int]], *, max_length: int = 64) -> dict[str, torch.Tensor]:
+    """``[CLS] A [SEP] B [SEP]`` for every pair, padded to the longest: ``input_ids``,
+    ``attention_mask``, ``token_type_ids`` ``(N, T)`` and ``labels`` ``(N,)``."""
+    if not pairs:
+        raise ValueError("pairs is empty: expected a list of (sentence_a, sentence_b, label)")
+    first, second, labels = zip(*pairs)
+    enc = tokenizer(list(first), list(second), truncation="longest_first", max_length=max_length,
+                    padding="longest", return_tensors="pt")
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+            "token_type_ids": enc["token_type_ids"], "labels": torch.tensor(labels)}
+
+
+@torch.no_grad()
+def classifier_accuracy(model, tensors: dict[str, torch.Tensor], *, batch_size: int = 64,
+                        zero_segments: bool = False) -> float:
+    """Accuracy of a sequence classifier (ours or Hugging Face's) on encoded pairs.
+    ``zero_segments=True`` feeds every token segment id 0: B looks like more of A."""
+    model.eval()
+    correct = 0
+    for start in range(0, len(tensors["labels"]), batch_size):
+        part = {k: v[start:start + batch_size] for k, v in tensors.items()}
+        segments = torch.zeros_like(part["token_type_ids"]) if zero_segments else part["token_type_ids"]
+        out = model(input_ids=part["input_ids"], attention_mask=part["attention_mask"], token_type_ids=segments)
+        logits = out[0] if isinstance(out, tuple) else out.logits
+        correct += int((logits.argmax(-1) == part["labels"]).sum())
+    return correct / len(tensors["labels"])
+
+
+@torch.no_grad()
+def mean_pooled(encoder, tokenizer, sentences: Sequence[str], *, batch_size: int = 64) -> torch.Tensor:
+    """Unit-length mean of the last hidden states over real tokens: ``(N, H)`` (MiniLM's sentence embedding)."""
+    vectors = []
+    for start in range(0, len(sentences), batch_size):
+        enc = tokenizer(list(sentences[start:start + batch_size]), padding=True, truncation=True, max_length=64,
+                        return_tensors="pt")
+        hidden = encoder(enc["input_ids"], enc["attention_mask"]).last_hidden_state  # (B, T, H)
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        vectors.append(torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1))
+    return torch.cat(vectors)
+
+
+def similarity_baseline(encoder, tokenizer, train_pairs, test_pairs) -> dict[str, float]:
+    """NSP with no training at all: call B "next" when cos(A, B) is above a threshold, the
+    threshold chosen on the training pairs. Returns the threshold and both accuracies."""
+    def cosines(pairs):
+        a = mean_pooled(encoder, tokenizer, [p[0] for p in pairs])
+        b = mean_pooled(encoder, tokenizer, [p[1] for p in pairs])
+        return (a * b).sum(-1), torch.tensor([p[2] for p in pairs])
+
+    train_cos, train_y = cosines(train_pairs)
+    candidates = train_cos.sort().values
+    accuracy = lambda cos, y, t: float(((cos < t).long() == y).float().mean())  # noqa: E731 (label 1 = not next)
+    best = max(candidates.tolist(), key=lambda t: accuracy(train_cos, train_y, t))
+    test_cos, test_y = cosines(test_pairs)
+    return {"threshold": best, "train_accuracy": accuracy(train_cos, train_y, best),
+            "test_accuracy": accuracy(test_cos, test_y, best)}
