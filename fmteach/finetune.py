@@ -88,7 +88,8 @@ class FinetuneRecipe:
     @classmethod
     def for_profile(cls, profile: str | None = None, **overrides) -> FinetuneRecipe:
         """smoke: 640 reviews, 1 epoch (CI); cpu: 6,000 reviews, 2 epochs, under 10 minutes on 2
-        cores; gpu: all 8,453 reviews, 4 epochs, bf16. Validation and test: all of them except in smoke."""
+        cores; gpu: all 8,453 reviews, 4 epochs, 16-bit (bf16, or fp16 on a T4). Validation and test:
+        all of them except in smoke."""
         profile = profile or get_profile()
         preset = by_profile(
             smoke=dict(n_train=640, n_eval=256, epochs=1.0, batch_size=16, learning_rate=1e-4),
