@@ -9,7 +9,9 @@ Zero-shot, two ways, no labelled example at all:
   let a masked language model choose between label words ("terrible" / "great").
 
 Few-shot: ``k`` labelled examples per class, drawn with a seed (:func:`sample_k_shot`); a linear
-probe on frozen embeddings (:func:`linear_probe`) or full fine-tuning (:func:`finetune_few_shot`),
+probe on frozen embeddings (:func:`linear_probe`), full fine-tuning (:func:`finetune_few_shot`), or
+SetFit's two steps (Tunstall et al., 2022): contrastive fine-tuning of the sentence encoder on
+pairs of the k examples (:func:`contrastive_pairs`, :func:`setfit_finetune`), then the probe;
 repeated over several draws (:func:`few_shot_curve`) because with 8 examples *which* 8 matters.
 """
 
@@ -37,6 +39,8 @@ __all__ = [
     "sample_k_shot",
     "linear_probe",
     "finetune_few_shot",
+    "contrastive_pairs",
+    "setfit_finetune",
     "few_shot_curve",
     "mean_std",
 ]
@@ -269,6 +273,65 @@ def finetune_few_shot(name: str, label_names: Sequence[str], texts: Sequence[str
     finetune_loop(model, train, None, recipe, collator=DataCollatorWithPadding(tokenizer), device=device,
                   max_steps=steps, progress=False)
     return predict_proba(model, tokenizer, list(test_texts), max_length=max_length).argmax(-1).numpy()
+
+
+def contrastive_pairs(labels: Sequence[int], iterations: int, seed: int) -> list[tuple[int, int, float]]:
+    """SetFit's pairs: ``iterations`` times, for every example one partner of the same class
+    (target 1.0) and one of another class (target 0.0), drawn with ``seed``. -> ``(i, j, target)``."""
+    labels = np.asarray(labels)
+    if iterations < 1:
+        raise ValueError(f"iterations must be at least 1, got {iterations}")
+    if len(set(labels.tolist())) < 2:
+        raise ValueError("contrastive pairs need examples of at least two classes")
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for _ in range(iterations):
+        for i, y in enumerate(labels):
+            same = np.flatnonzero((labels == y) & (np.arange(len(labels)) != i))
+            other = np.flatnonzero(labels != y)
+            if len(same):
+                pairs.append((i, int(rng.choice(same)), 1.0))
+            pairs.append((i, int(rng.choice(other)), 0.0))
+    return pairs
+
+
+def setfit_finetune(model, tokenizer, texts: Sequence[str], labels: Sequence[int], *, iterations: int = 5,
+                    epochs: int = 1, batch_size: int = 16, learning_rate: float = 2e-5, max_length: int = 64,
+                    seed: int = 0, device=None):
+    """SetFit's first step: a copy of the sentence encoder ``model`` fine-tuned so that the cosine
+    of two of the labelled texts' mean-pooled embeddings approaches 1 for the same class and 0 for
+    different classes (mean squared error; sentence-transformers' ``CosineSimilarityLoss``).
+    ``len(texts)`` examples give ``~2 · iterations · len(texts)`` pairs. Returns the tuned copy in
+    eval mode; embed with it (:func:`embed`) and fit :func:`linear_probe` for SetFit's second step."""
+    import copy
+
+    if len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    if epochs < 1 or batch_size < 1 or learning_rate <= 0:
+        raise ValueError(f"epochs ({epochs}), batch_size ({batch_size}) and learning_rate ({learning_rate}) must be positive")
+    set_seed(seed)
+    device = device or next(model.parameters()).device
+    tuned = copy.deepcopy(model).to(device).train()
+    pairs = contrastive_pairs(labels, iterations, seed)
+    optimizer = torch.optim.AdamW(tuned.parameters(), lr=learning_rate)
+    rng = np.random.default_rng(seed)
+
+    def sentence_vectors(batch_texts):
+        enc = tokenizer(batch_texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt").to(device)
+        return mean_pool(tuned(**enc).last_hidden_state, enc["attention_mask"])
+
+    for _ in range(epochs):
+        order = rng.permutation(len(pairs))
+        for s in range(0, len(pairs), batch_size):
+            batch = [pairs[p] for p in order[s:s + batch_size]]
+            a = sentence_vectors([texts[i] for i, _, _ in batch])
+            b = sentence_vectors([texts[j] for _, j, _ in batch])
+            target = torch.tensor([t for _, _, t in batch], device=device)
+            loss = torch.nn.functional.mse_loss(torch.nn.functional.cosine_similarity(a, b), target)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    return tuned.eval()
 
 
 _WEIGHTS: dict = {}

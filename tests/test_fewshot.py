@@ -93,3 +93,39 @@ def test_cloze_scores_with_our_mini_bert():
         cloze_scores(mlm, tok, texts, template=prompt["template"], verbalizer=[["bad"], ["supercalifragilistic"]])
     with pytest.raises(ValueError, match="template"):
         cloze_scores(mlm, tok, texts, template="no mask {text}", verbalizer=[["bad"], ["good"]])
+
+
+def test_contrastive_pairs_are_seeded_and_labelled():
+    from fmteach.fewshot import contrastive_pairs
+
+    labels = [0, 0, 1, 1, 2]
+    pairs = contrastive_pairs(labels, iterations=3, seed=0)
+    assert pairs == contrastive_pairs(labels, iterations=3, seed=0)
+    assert len(pairs) == 3 * (4 * 2 + 1)                      # class 2 has no partner of its own class
+    assert all((labels[i] == labels[j]) == (target == 1.0) and i != j for i, j, target in pairs)
+    with pytest.raises(ValueError, match="at least two classes"):
+        contrastive_pairs([1, 1, 1], iterations=1, seed=0)
+    with pytest.raises(ValueError, match="iterations must be at least 1"):
+        contrastive_pairs(labels, iterations=0, seed=0)
+
+
+def test_setfit_finetune_pulls_classes_apart(tiny_encoder):
+    from fmteach.fewshot import setfit_finetune
+
+    tok, model = tiny_encoder
+    texts = ["cats purr and sleep", "a kitten chased yarn", "stocks fell on monday", "the bank raised rates"]
+    labels = [0, 0, 1, 1]
+
+    def gap(m):
+        e = embed(m, tok, texts)
+        same = (e[0] @ e[1] + e[2] @ e[3]) / 2
+        other = (e[0] @ e[2] + e[0] @ e[3] + e[1] @ e[2] + e[1] @ e[3]) / 4
+        return float(same - other)
+
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    tuned = setfit_finetune(model, tok, texts, labels, iterations=10, epochs=3, batch_size=4, learning_rate=1e-3, seed=0)
+    assert gap(tuned) > gap(model) + 0.05                      # same-class texts closer than before
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # the original is untouched
+    assert not tuned.training
+    with pytest.raises(ValueError, match="4 texts but 3 labels"):
+        setfit_finetune(model, tok, texts, labels[:3])
