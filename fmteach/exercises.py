@@ -320,7 +320,7 @@ _PREDICTIONS: dict[str, tuple[str, dict[str, str], str, str]] = {
     ),
     "02.p1": (
         "A small character model is trained twice on Shakespeare, with and without the causal mask. "
-        "Without it, after the same number of steps, the training loss is",
+        "Without it, after the same number of steps, the training loss is …",
         {"a": "about the same as with the mask", "b": "far lower, heading for 0",
          "c": "higher: the extra context confuses the model"},
         "b",
@@ -398,7 +398,7 @@ def check_prediction(question_id: str, answer) -> None:
     question, choices, right, why = _PREDICTIONS[question_id]
     options = "; ".join(f"{letter}) {text}" for letter, text in choices.items())
     if answer is ...:
-        print(f"⏳ prediction {question_id}: not answered yet. {question} Choose {options}")
+        print(f"⏳ prediction {question_id}: not answered yet. {question}\n   Choose one: {options}")
         return
     if not isinstance(answer, str) or answer.strip().lower() not in choices:
         raise ValueError(f"answer must be one of {', '.join(repr(c) for c in choices)}, got {answer!r}")
