@@ -23,6 +23,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 from fmteach.attention import scaled_dot_product_attention  # noqa: E402
 from fmteach.masks import causal_mask  # noqa: E402
+from fmteach.train import append_jsonl  # noqa: E402
 
 
 def from_scratch(q, k, v):
@@ -77,17 +78,30 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="default bf16 on cuda")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=str(Path(__file__).with_name("attention_scaling.png")))
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="time budget: no longer sequence length is started once it is spent")
+    parser.add_argument("--jsonl", default=None, help="append each row and the result to this JSON-lines file")
     args = parser.parse_args(argv)
+    for name in ("max_len", "batch", "heads", "head_dim", "repeats", "max_seconds"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
     max_len = args.max_len or (4096 if device.type == "cuda" else 1024)
     torch.manual_seed(0)
     rows = []
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    append_jsonl(args.jsonl, {"event": "start", "device": device_name, "torch": torch.__version__, "batch": args.batch,
+                              "heads": args.heads, "head_dim": args.head_dim, "dtype": str(dtype), "max_len": max_len})
+    started = time.perf_counter()
     print(f"causal attention forward+backward, B={args.batch} H={args.heads} hs={args.head_dim} {dtype} on {device}")
     print(f"{'T':>6} {'scratch ms':>11} {'sdpa ms':>9} {'speedup':>8} "
           f"{'scratch MiB':>12} {'sdpa MiB':>9} {'mem ratio':>9}")
     T = 128
     while T <= max_len:
+        if args.max_seconds is not None and rows and time.perf_counter() - started >= args.max_seconds:
+            print(f"time budget of {args.max_seconds:g} s spent: stopped before T = {T}")
+            break
         q, k, v = (torch.randn(args.batch, args.heads, T, args.head_dim, device=device, dtype=dtype, requires_grad=True)
                    for _ in range(3))
         contenders = (("scratch", from_scratch), ("sdpa", fused))
@@ -106,6 +120,7 @@ def main(argv=None) -> list[dict]:
         row = {"T": T, **{f"{n}_ms": 1e3 * statistics.median(times[n]) for n in times},
                **{f"{n}_mib": memory[n] / 2**20 for n in memory}}
         rows.append(row)
+        append_jsonl(args.jsonl, {"event": "row", **row})
         speedup, memory_ratio = row["scratch_ms"] / row["sdpa_ms"], row["scratch_mib"] / max(row["sdpa_mib"], 1e-9)
         print(f"{T:>6} {row['scratch_ms']:>11.2f} {row['sdpa_ms']:>9.2f} {speedup:>7.1f}x "
               f"{row['scratch_mib']:>12.1f} {row['sdpa_mib']:>9.1f} {memory_ratio:>8.1f}x")
@@ -113,6 +128,10 @@ def main(argv=None) -> list[dict]:
         T *= 2
     plot(rows, args.out, f"{device.type}, {dtype}".replace("torch.", ""))
     print(f"plot saved to {args.out}")
+    last = rows[-1]
+    append_jsonl(args.jsonl, {"event": "final", "device": device_name, "rows": len(rows), "max_T": last["T"],
+                              "speedup_at_max_T": last["scratch_ms"] / last["sdpa_ms"],
+                              "memory_ratio_at_max_T": last["scratch_mib"] / max(last["sdpa_mib"], 1e-9)})
     return rows
 
 

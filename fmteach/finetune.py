@@ -555,6 +555,7 @@ def main(argv=None) -> dict:
     from pathlib import Path
 
     from .assets import load_text_classification
+    from .train import append_jsonl
 
     parser = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default=None)
@@ -586,6 +587,9 @@ def main(argv=None) -> dict:
     callback = _cli_callback(args.max_seconds, args.metrics_jsonl)
     trainer = make_trainer(recipe, tokenizer, model, data, out / "checkpoints", progress=not args.no_progress,
                            callbacks=[callback])
+    if trainer.is_world_process_zero():
+        append_jsonl(args.metrics_jsonl, {"event": "start", "recipe": recipe.__dict__, "device": str(trainer.args.device),
+                                          "processes": trainer.args.world_size, "torch": torch.__version__})
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
@@ -609,8 +613,6 @@ def main(argv=None) -> dict:
             p = results["padding"]
             print(f"padding: max_length {p['max_length_examples_per_s']:.0f} ex/s, dynamic "
                   f"{p['dynamic_examples_per_s']:.0f} ex/s, speed-up {p['speedup']:.2f}x", flush=True)
-        from .train import append_jsonl
-
         append_jsonl(args.metrics_jsonl, {"event": "final", "device": str(trainer.args.device),
                                           **{k: v for k, v in results.items() if k != "history"}})
     return results

@@ -20,7 +20,7 @@ import torch
 from .bert import BertConfig, MiniBertForMaskedLM
 from .mlm import MLMData, mlm_metrics, train_wordpiece_tokenizer
 from .profile import by_profile, get_device, get_profile, set_seed
-from .train import TrainConfig, TrainResult, cleanup_distributed, setup_distributed, train
+from .train import TrainConfig, TrainResult, append_jsonl, cleanup_distributed, setup_distributed, train
 
 __all__ = ["MLMRecipe", "pretrain", "load_mini_bert_mlm", "masked_loss_fn", "main"]
 
@@ -68,7 +68,7 @@ def masked_loss_fn(model, batch) -> torch.Tensor:
 
 def pretrain(recipe: MLMRecipe, *, data: MLMData | None = None, model: MiniBertForMaskedLM | None = None,
              device: torch.device | None = None, out_dir=None, resume: bool = False, on_eval=None,
-             progress: bool = True) -> tuple[MiniBertForMaskedLM, MLMData, TrainResult]:
+             progress: bool = True, max_seconds: float | None = None) -> tuple[MiniBertForMaskedLM, MLMData, TrainResult]:
     """Train a :class:`MiniBertForMaskedLM` with :func:`fmteach.train.train`; each evaluation adds
     held-out masked-token accuracy and perplexity to the history."""
     device = device or get_device()
@@ -81,7 +81,7 @@ def pretrain(recipe: MLMRecipe, *, data: MLMData | None = None, model: MiniBertF
     val_batches = data.validation_batches(n_rows=recipe.val_rows)
     result = train(model, data.batch_fn(device), recipe.train, loss_fn=masked_loss_fn,
                    eval_fn=lambda m: mlm_metrics(m, val_batches), on_eval=on_eval,
-                   out_dir=out_dir, resume=resume, progress=progress)
+                   out_dir=out_dir, resume=resume, progress=progress, max_seconds=max_seconds)
     return model, data, result
 
 
@@ -137,7 +137,13 @@ def main(argv=None) -> None:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="wall-clock budget for training: stop, evaluate and checkpoint once it is spent")
+    parser.add_argument("--metrics-jsonl", default=None,
+                        help="append each evaluation and the final figures to this JSON-lines file")
     args = parser.parse_args(argv)
+    if args.max_seconds is not None and args.max_seconds <= 0:
+        parser.error(f"--max-seconds must be positive, got {args.max_seconds}")
 
     import matplotlib
 
@@ -151,19 +157,27 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
+    jsonl = args.metrics_jsonl if rank == 0 else None
+    append_jsonl(jsonl, {"event": "start", "profile": args.profile or get_profile(), "device": str(device),
+                         "processes": world, "torch": torch.__version__, "seq_len": recipe.seq_len,
+                         "bert_config": recipe.bert.__dict__, "train_config": recipe.train.__dict__})
+
     def report(entry, history):
+        append_jsonl(jsonl, {"event": "eval", **entry})
         print(f"step {entry['step']:>5}  train {entry['train_loss']:.3f}  held-out loss {entry['mlm_loss']:.3f}  "
               f"accuracy {entry['mlm_accuracy']:.3f}  perplexity {entry['perplexity']:.1f}", flush=True)
 
     model, data, result = pretrain(recipe, device=device, out_dir=out, resume=args.resume, on_eval=report,
-                                   progress=rank == 0 and not args.no_progress)
+                                   progress=rank == 0 and not args.no_progress, max_seconds=args.max_seconds)
     if rank == 0:
         baseline = data.most_frequent_token_accuracy(data.validation_batches(n_rows=recipe.val_rows))
         summary = {"profile": args.profile or get_profile(), "seconds": result.seconds, "steps": result.step,
-                   "most_frequent_token_accuracy": baseline, "final": result.history[-1] if result.history else None}
+                   "most_frequent_token_accuracy": baseline, "final": result.history[-1] if result.history else None,
+                   "out_of_time": result.out_of_time, "max_steps": recipe.train.max_steps}
         (out / "history.json").write_text(json.dumps({"summary": summary, "history": result.history}, indent=1))
         plot_curves(result.history, out / "curves.png")
         print(json.dumps(summary, indent=1))
+        append_jsonl(jsonl, {"event": "final", "device": str(device), **summary})
     cleanup_distributed()
 
 

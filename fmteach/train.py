@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from .profile import autocast_dtype, by_profile
 
 __all__ = ["TrainConfig", "TrainResult", "train", "model_loss", "setup_distributed", "cleanup_distributed",
-           "CHECKPOINT_NAME"]
+           "CHECKPOINT_NAME", "append_jsonl"]
 
 CHECKPOINT_NAME = "ckpt.pt"
 
@@ -105,6 +105,18 @@ class TrainResult:
     step_losses: list[float] = field(default_factory=list)
     step: int = 0
     seconds: float = 0.0
+    out_of_time: bool = False  # stopped by train(max_seconds=...) before config.max_steps
+
+
+def append_jsonl(path: str | os.PathLike | None, record: dict) -> None:
+    """Append ``record`` as one JSON line to ``path`` (nothing when ``path`` is None); the file is
+    closed after every line, so a run killed mid-way keeps every record written before."""
+    if path is None:
+        return
+    import json
+
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, default=str) + "\n")
 
 
 def model_loss(model: torch.nn.Module, batch) -> torch.Tensor:
@@ -190,6 +202,7 @@ def train(
     out_dir: str | os.PathLike | None = None,
     resume: bool = False,
     stop_at_step: int | None = None,
+    max_seconds: float | None = None,
     checkpoint_extra: dict | None = None,
     progress: bool = True,
     verbose: bool = False,
@@ -201,7 +214,9 @@ def train(
     metrics to each evaluation; ``on_eval(entry, history)`` is called after each (rank 0 only).
     With ``out_dir``, checkpoints go to ``out_dir/ckpt.pt``; ``resume=True`` continues from it (or
     starts afresh if there is none). ``stop_at_step`` stops early without changing the learning-rate
-    schedule (resume later). On the CPU this turns on ``torch.set_flush_denormal`` for the process.
+    schedule (resume later). ``max_seconds`` is a wall-clock budget: once it is spent (checked every
+    ``log_interval`` steps) training stops, evaluates, checkpoints and sets ``result.out_of_time``.
+    On the CPU this turns on ``torch.set_flush_denormal`` for the process.
     """
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     device = next(model.parameters()).device
@@ -332,7 +347,14 @@ def train(
         pending.append(step_loss)
         result.step += 1
         bar.update(1)
-        is_eval = result.step % config.eval_interval == 0 or result.step == config.max_steps
+        if max_seconds is not None and result.step % config.log_interval == 0 and result.step < end:
+            spent = torch.tensor(float(time.perf_counter() - started >= max_seconds), device=device)
+            if world > 1:  # every process must stop at the same step
+                dist.all_reduce(spent, op=dist.ReduceOp.MAX)
+            if spent.item():
+                end, result.out_of_time = result.step, True
+        is_eval = (result.step % config.eval_interval == 0 or result.step == config.max_steps
+                   or (result.out_of_time and result.step == end))
         is_ckpt = ckpt_path is not None and (
             result.step == end or (config.checkpoint_interval and result.step % config.checkpoint_interval == 0)
         )

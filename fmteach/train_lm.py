@@ -21,7 +21,8 @@ import torch
 from .lm_data import CharTokenizer, load_shakespeare_chars
 from .model import GPTConfig, MiniGPT
 from .profile import PROFILES, get_profile
-from .train import CHECKPOINT_NAME, TrainConfig, TrainResult, cleanup_distributed, setup_distributed, train
+from .train import (CHECKPOINT_NAME, TrainConfig, TrainResult, append_jsonl, cleanup_distributed, setup_distributed,
+                    train)
 
 __all__ = ["main", "load_trained", "plot_losses"]
 
@@ -39,7 +40,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--sample-chars", type=int, default=400, help="characters to sample at the end (0: none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (log files)")
-    return parser.parse_args(argv)
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="wall-clock budget for training: stop, evaluate and checkpoint once it is spent")
+    parser.add_argument("--metrics-jsonl", default=None,
+                        help="append each evaluation and the final figures to this JSON-lines file")
+    args = parser.parse_args(argv)
+    if args.max_seconds is not None and args.max_seconds <= 0:
+        parser.error(f"--max-seconds must be positive, got {args.max_seconds}")
+    return args
 
 
 def plot_losses(result: TrainResult, path: str | Path | None = None, baseline: float | None = None,
@@ -99,15 +107,22 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"data: {len(data.train):,} training / {len(data.val):,} validation characters "
               f"(held-out plays: {', '.join(data.val_plays)}); unigram baseline {baseline:.4f}")
     extra = {"chars": data.tokenizer.chars, "val_plays": list(data.val_plays), "profile": profile}
+    jsonl = args.metrics_jsonl if rank == 0 else None
+    append_jsonl(jsonl, {"event": "start", "profile": profile, "device": str(device), "processes": world,
+                         "parameters": model.num_parameters()["total"], "torch": torch.__version__,
+                         "model_config": model_config.__dict__, "train_config": train_config.__dict__})
     result = train(model, data.batch_fn(model_config.block_size, device), train_config, out_dir=out,
-                   resume=args.resume, checkpoint_extra=extra, progress=not args.no_progress, verbose=True)
+                   resume=args.resume, checkpoint_extra=extra, progress=not args.no_progress, verbose=True,
+                   max_seconds=args.max_seconds,
+                   on_eval=lambda entry, history: append_jsonl(jsonl, {"event": "eval", **entry,
+                                                                      "seconds": time.perf_counter() - started}))
     summary = {}
     if rank == 0:
         final = result.history[-1]
         summary = {
             "profile": profile, "processes": world, "device": str(device),
             "final_step": result.step, "final_train_loss": final["train_loss"], "final_val_loss": final["val_loss"],
-            "unigram_baseline": baseline, "train_seconds": result.seconds,
+            "unigram_baseline": baseline, "train_seconds": result.seconds, "out_of_time": result.out_of_time,
             "wall_seconds": time.perf_counter() - started,
             "model_config": model_config.__dict__, "train_config": train_config.__dict__,
             "history": result.history, "step_losses": result.step_losses,
@@ -121,7 +136,10 @@ def main(argv: list[str] | None = None) -> dict:
             sample = model.generate(start, args.sample_chars, temperature=0.8, top_k=20, generator=generator)
             print("-" * 60 + "\n" + data.tokenizer.decode(sample[0].tolist()) + "\n" + "-" * 60)
         print(f"final: step {result.step}, val loss {final['val_loss']:.4f} (unigram baseline {baseline:.4f}), "
-              f"training {result.seconds:.1f} s, wall {summary['wall_seconds']:.1f} s -> {out}")
+              f"training {result.seconds:.1f} s, wall {summary['wall_seconds']:.1f} s -> {out}"
+              + (" (stopped by --max-seconds)" if result.out_of_time else ""))
+        append_jsonl(jsonl, {"event": "final", **{k: v for k, v in summary.items() if k not in (
+            "history", "step_losses", "model_config", "train_config")}, "max_steps": train_config.max_steps})
     cleanup_distributed()
     return summary
 
