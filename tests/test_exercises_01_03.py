@@ -124,3 +124,22 @@ def test_check_prediction(capsys):
         exercises.check_prediction("03.p1", "z")
     with pytest.raises(KeyError, match=r"'01\.p9'.*valid ids: 01\.p1, 02\.p1, 03\.p1"):
         exercises.check_prediction("01.p9", "a")
+
+
+def test_ids_named_in_lessons_01_03_exist():
+    import json
+    import re
+    from pathlib import Path
+
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    named = set()
+    for name in ("01_scaled_attention", "02_masking", "03_transformer_block"):
+        cells = json.loads((notebooks / f"{name}.ipynb").read_text(encoding="utf-8"))["cells"]
+        text = "".join("".join(cell["source"]) for cell in cells)
+        named |= set(re.findall(r'(?:solution|check_prediction)\("(\d\d\.p?\d)"', text))
+    assert {"01.1", "01.2", "01.p1", "02.1", "02.p1", "03.1", "03.p1"} <= named
+    for exercise_id in named:
+        if ".p" in exercise_id:
+            exercises.check_prediction(exercise_id, ...)
+        else:
+            assert exercises.solution(exercise_id)
