@@ -16,8 +16,6 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 from fmteach.lm_data import CharTokenizer  # noqa: E402
 from fmteach.model import GPTConfig, MiniGPT  # noqa: E402
