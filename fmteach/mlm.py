@@ -22,7 +22,8 @@ from .assets import cache_dir, load_shakespeare
 from .lm_data import DEFAULT_VAL_PLAYS
 from .masks import IGNORE_INDEX, mask_tokens_for_mlm
 
-__all__ = ["SPECIAL_TOKENS", "learn_wordpiece_vocab", "train_wordpiece_tokenizer", "MLMData", "mlm_metrics", "fill_mask"]
+__all__ = ["SPECIAL_TOKENS", "learn_wordpiece_vocab", "train_wordpiece_tokenizer", "load_wordpiece_tokenizer",
+           "MLMData", "mlm_metrics", "fill_mask"]
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4, as in BERT's order of use
 
@@ -120,9 +121,20 @@ def train_wordpiece_tokenizer(vocab_size: int = 8000, *, val_plays: Sequence[str
             tmp = path.with_suffix(".tmp")
             tokenizer.save(str(tmp))
             tmp.replace(path)
+    return _as_transformers_tokenizer(tokenizer)
+
+
+def _as_transformers_tokenizer(tokenizer) -> PreTrainedTokenizerFast:
     # tokenizer_object=... (BertTokenizerFast(vocab_file=...) would silently ignore our vocabulary)
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
                                    cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+
+
+def load_wordpiece_tokenizer(path) -> PreTrainedTokenizerFast:
+    """A tokenizer saved by ``tokenizer.backend_tokenizer.save(path)`` (e.g. a course model's), as BERT's."""
+    from tokenizers import Tokenizer
+
+    return _as_transformers_tokenizer(Tokenizer.from_file(str(path)))
 
 
 @dataclass

@@ -68,7 +68,8 @@ def masked_loss_fn(model, batch) -> torch.Tensor:
 
 def pretrain(recipe: MLMRecipe, *, data: MLMData | None = None, model: MiniBertForMaskedLM | None = None,
              device: torch.device | None = None, out_dir=None, resume: bool = False, on_eval=None,
-             progress: bool = True, max_seconds: float | None = None) -> tuple[MiniBertForMaskedLM, MLMData, TrainResult]:
+             progress: bool = True, max_seconds: float | None = None,
+             stop_at_step: int | None = None) -> tuple[MiniBertForMaskedLM, MLMData, TrainResult]:
     """Train a :class:`MiniBertForMaskedLM` with :func:`fmteach.train.train`; each evaluation adds
     held-out masked-token accuracy and perplexity to the history."""
     device = device or get_device()
@@ -81,7 +82,8 @@ def pretrain(recipe: MLMRecipe, *, data: MLMData | None = None, model: MiniBertF
     val_batches = data.validation_batches(n_rows=recipe.val_rows)
     result = train(model, data.batch_fn(device), recipe.train, loss_fn=masked_loss_fn,
                    eval_fn=lambda m: mlm_metrics(m, val_batches), on_eval=on_eval,
-                   out_dir=out_dir, resume=resume, progress=progress, max_seconds=max_seconds)
+                   out_dir=out_dir, resume=resume, progress=progress, max_seconds=max_seconds,
+                   stop_at_step=stop_at_step)
     return model, data, result
 
 
@@ -141,9 +143,20 @@ def main(argv=None) -> None:
                         help="wall-clock budget for training: stop, evaluate and checkpoint once it is spent")
     parser.add_argument("--metrics-jsonl", default=None,
                         help="append each evaluation and the final figures to this JSON-lines file")
+    parser.add_argument("--checkpoint-interval", type=int, default=0,
+                        help="also write ckpt.pt every N steps (inspect a run while it trains; same result)")
+    parser.add_argument("--stop-at-step", type=int, default=None,
+                        help="stop after this many steps, the schedule still set by --max-steps (same weights "
+                             "as that step of the full run)")
     args = parser.parse_args(argv)
+    if args.stop_at_step is not None and args.stop_at_step < 1:
+        parser.error(f"--stop-at-step must be >= 1, got {args.stop_at_step}")
     if args.max_seconds is not None and args.max_seconds <= 0:
         parser.error(f"--max-seconds must be positive, got {args.max_seconds}")
+    if args.max_steps is not None and args.max_steps < 1:
+        parser.error(f"--max-steps must be >= 1, got {args.max_steps}")
+    if args.checkpoint_interval < 0:
+        parser.error(f"--checkpoint-interval must be >= 0, got {args.checkpoint_interval}")
 
     import matplotlib
 
@@ -154,6 +167,8 @@ def main(argv=None) -> None:
     recipe = MLMRecipe.for_profile(args.profile)
     if args.max_steps:
         recipe = replace(recipe, train=replace(recipe.train, max_steps=args.max_steps))
+    if args.checkpoint_interval:
+        recipe = replace(recipe, train=replace(recipe.train, checkpoint_interval=args.checkpoint_interval))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -168,7 +183,8 @@ def main(argv=None) -> None:
               f"accuracy {entry['mlm_accuracy']:.3f}  perplexity {entry['perplexity']:.1f}", flush=True)
 
     model, data, result = pretrain(recipe, device=device, out_dir=out, resume=args.resume, on_eval=report,
-                                   progress=rank == 0 and not args.no_progress, max_seconds=args.max_seconds)
+                                   progress=rank == 0 and not args.no_progress, max_seconds=args.max_seconds,
+                                   stop_at_step=args.stop_at_step)
     if rank == 0:
         baseline = data.most_frequent_token_accuracy(data.validation_batches(n_rows=recipe.val_rows))
         summary = {"profile": args.profile or get_profile(), "seconds": result.seconds, "steps": result.step,

@@ -1,0 +1,164 @@
+"""The course models: MiniGPT and the mini-BERT, trained once by the course's own CLIs and shipped.
+
+Lessons train a small model live for a few seconds (what that gives), then load the shipped one
+for what a trained model does::
+
+    from fmteach.course_models import course_model
+    gpt = course_model("minigpt-shakespeare")     # .model (eval mode), .tokenizer, .manifest
+    bert = course_model("minibert-shakespeare")
+
+Each model is a folder next to this file: ``model.safetensors`` (no pickle), ``config.json``, its
+tokenizer, and ``manifest.json`` (the exact command that made it, git commit, seed, torch version,
+training time, measured metrics and the sha256 of every file). Loading checks every sha256
+against the manifest: a missing or altered file raises :class:`~fmteach.assets.MissingAssetError`
+naming the file and the command that rebuilds it (``python -m fmteach.course_models --help``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..assets import MissingAssetError
+from ..bert import BertConfig, MiniBertForMaskedLM
+from ..lm_data import CharTokenizer
+from ..mlm import load_wordpiece_tokenizer
+from ..model import GPTConfig, MiniGPT
+
+__all__ = ["COURSE_MODELS", "CourseModel", "course_model", "course_model_dir", "verify_course_model",
+           "rebuild_command", "fixed_slice_loss"]
+
+MODELS_DIR = Path(__file__).resolve().parent
+MANIFEST = "manifest.json"
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+
+
+@dataclass(frozen=True)
+class _Spec:
+    kind: str            # "minigpt" or "minibert"
+    tokenizer_file: str  # the tokenizer, next to the weights
+    train_command: str   # the training run (the course's own CLI)
+
+
+RUN_ROOT = "runs/course-models"
+COURSE_MODELS: dict[str, _Spec] = {
+    "minigpt-shakespeare": _Spec(
+        "minigpt", "vocab.json",
+        f"OMP_NUM_THREADS=1 python -m fmteach.train_lm --profile cpu --seed 1337 "
+        f"--out {RUN_ROOT}/minigpt-shakespeare --no-progress"),
+    "minibert-shakespeare": _Spec(
+        "minibert", "tokenizer.json",
+        f"OMP_NUM_THREADS=1 python -m fmteach.pretrain_mlm --profile cpu --max-steps 4000 "
+        f"--checkpoint-interval 500 --out {RUN_ROOT}/minibert-shakespeare --no-progress"),
+}
+
+
+def _spec(name: str) -> _Spec:
+    if name not in COURSE_MODELS:
+        raise ValueError(f"name={name!r} is not a course model; choose one of {', '.join(COURSE_MODELS)}")
+    return COURSE_MODELS[name]
+
+
+def rebuild_command(name: str) -> str:
+    """The commands (run from the repository root) that train ``name`` and write its folder."""
+    return (f"{_spec(name).train_command} && "
+            f"python -m fmteach.course_models export {name} {RUN_ROOT}/{name}")
+
+
+def course_model_dir(name: str) -> Path:
+    """The folder that holds ``name``'s files (inside the installed package)."""
+    _spec(name)
+    return MODELS_DIR / name
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_course_model(name: str) -> dict:
+    """The manifest of ``name`` after checking that every file it lists has its sha256.
+
+    Raises :class:`MissingAssetError` naming the missing or altered file and the rebuild command."""
+    folder = course_model_dir(name)
+    fix = f"rebuild it with: {rebuild_command(name)}"
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise MissingAssetError(f"course model {name!r}: {manifest_path} is missing; {fix}")
+    manifest = json.loads(manifest_path.read_text())
+    expected = manifest.get("sha256", {})
+    needed = {WEIGHTS, CONFIG, _spec(name).tokenizer_file}
+    if not needed <= set(expected):
+        raise MissingAssetError(f"course model {name!r}: {manifest_path} lists no sha256 for "
+                                f"{sorted(needed - set(expected))}; {fix}")
+    for filename, sha in expected.items():
+        path = folder / filename
+        if not path.is_file():
+            raise MissingAssetError(f"course model {name!r}: {path} is missing; {fix}")
+        actual = _sha256(path)
+        if actual != sha:
+            raise MissingAssetError(f"course model {name!r}: {path} has sha256 {actual[:16]}…, the manifest "
+                                    f"says {sha[:16]}… (altered or half-written); {fix}")
+    return manifest
+
+
+@dataclass(frozen=True)
+class CourseModel:
+    """A loaded course model: ``model`` (eval mode), its ``tokenizer`` and its ``manifest``."""
+
+    name: str
+    model: torch.nn.Module
+    tokenizer: Any  # CharTokenizer (MiniGPT) or PreTrainedTokenizerFast (mini-BERT)
+    manifest: dict
+
+
+def _load_weights(model: torch.nn.Module, path: Path) -> None:
+    from safetensors.torch import load_model  # safetensors: plain tensors, no pickle, nothing executed
+
+    missing, unexpected = load_model(model, str(path), strict=True, device="cpu")
+    if missing or unexpected:  # load_model(strict=True) raises first; kept as a guard
+        raise RuntimeError(f"{path}: missing {missing}, unexpected {unexpected}")
+
+
+def course_model(name: str, device: torch.device | str = "cpu") -> CourseModel:
+    """Load the shipped course model ``name`` (see :data:`COURSE_MODELS`) after checking its sha256s."""
+    manifest = verify_course_model(name)
+    folder, spec = course_model_dir(name), _spec(name)
+    config = json.loads((folder / CONFIG).read_text())
+    if spec.kind == "minigpt":
+        model = MiniGPT(GPTConfig(**config))
+        tokenizer = CharTokenizer(json.loads((folder / spec.tokenizer_file).read_text())["chars"])
+    else:
+        model = MiniBertForMaskedLM(BertConfig(**config))
+        tokenizer = load_wordpiece_tokenizer(folder / spec.tokenizer_file)
+    _load_weights(model, folder / WEIGHTS)
+    return CourseModel(name, model.to(device).eval(), tokenizer, manifest)
+
+
+@torch.no_grad()
+def fixed_slice_loss(model: MiniGPT, ids: torch.Tensor, n_windows: int = 64) -> float:
+    """Mean next-character cross-entropy over ``n_windows`` evenly spaced windows of ``ids`` (no RNG).
+
+    ``ids`` is a 1-D tensor of token ids (e.g. the held-out plays); each window holds
+    ``block_size + 1`` ids, so it scores ``block_size`` predictions."""
+    block = model.config.block_size
+    if ids.dim() != 1 or len(ids) < n_windows * (block + 1):
+        raise ValueError(f"ids has shape {tuple(ids.shape)}: need a 1-D tensor of at least "
+                         f"n_windows * (block_size + 1) = {n_windows * (block + 1)} ids")
+    starts = torch.linspace(0, len(ids) - block - 1, n_windows).long()
+    windows = torch.stack([ids[s: s + block + 1] for s in starts.tolist()])  # (n_windows, block + 1)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    _, loss = model(windows[:, :-1].to(device), windows[:, 1:].to(device))
+    model.train(was_training)
+    return loss.item()

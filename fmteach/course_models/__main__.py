@@ -1,0 +1,158 @@
+"""Write a course model's folder from a finished training run (the second half of its rebuild command).
+
+    python -m fmteach.course_models export minigpt-shakespeare runs/course-models/minigpt-shakespeare
+    python -m fmteach.course_models export minibert-shakespeare runs/course-models/minibert-shakespeare
+    python -m fmteach.course_models verify            # check every shipped file's sha256
+    python -m fmteach.course_models commands          # the command that rebuilds each model
+
+``export`` reads the run's ``ckpt.pt`` and ``history.json``, writes ``model.safetensors``,
+``config.json``, the tokenizer and ``manifest.json`` (command, commit, seed, versions, training
+time, metrics measured on the held-out plays, sha256 of every file) into the package folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from . import (COURSE_MODELS, CONFIG, MANIFEST, WEIGHTS, _sha256, _spec, course_model, course_model_dir,
+               fixed_slice_loss, rebuild_command, verify_course_model)
+
+MACHINE = "2 CPU cores (x86-64), shared with other jobs; OMP_NUM_THREADS=1"
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).resolve().parents[2]).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _save_weights(model: torch.nn.Module, path: Path) -> None:
+    from safetensors.torch import save_model  # handles the tied embedding/decoder weights
+
+    save_model(model, str(path), metadata={"format": "pt"})
+    path.chmod(0o644)  # safetensors writes 0600; a package file is world-readable
+
+
+def _export_minigpt(run: Path, folder: Path) -> tuple[dict, dict]:
+    from ..lm_data import load_shakespeare_chars
+    from ..train_lm import load_trained
+
+    model, tokenizer, ckpt = load_trained(run)
+    history = json.loads((run / "history.json").read_text())
+    _save_weights(model, folder / WEIGHTS)
+    (folder / CONFIG).write_text(json.dumps(asdict(model.config), indent=1) + "\n")
+    (folder / "vocab.json").write_text(json.dumps({"chars": tokenizer.chars}, ensure_ascii=False) + "\n")
+    data = load_shakespeare_chars(ckpt["extra"]["val_plays"])
+    metrics = {
+        "final_val_loss": round(history["final_val_loss"], 4),
+        "final_train_loss": round(history["final_train_loss"], 4),
+        "fixed_slice_val_loss": round(fixed_slice_loss(model, data.val), 4),
+        "unigram_baseline": round(history["unigram_baseline"], 4),
+        "steps": history["final_step"],
+        "parameters": model.num_parameters()["total"],
+    }
+    timing = {"train_seconds": round(history["train_seconds"], 1), "wall_seconds": round(history["wall_seconds"], 1)}
+    return metrics, {"seed": history["train_config"]["seed"], **timing}
+
+
+def _export_minibert(run: Path, folder: Path) -> tuple[dict, dict]:
+    from ..bert import BertConfig, MiniBertForMaskedLM
+    from ..mlm import MLMData, mlm_metrics, train_wordpiece_tokenizer
+    from ..pretrain_mlm import MLMRecipe
+
+    ckpt = torch.load(run / "ckpt.pt", map_location="cpu", weights_only=True)
+    if (run / "history.json").is_file():
+        history = json.loads((run / "history.json").read_text())
+    else:  # a checkpoint written by --checkpoint-interval while the run went on: no summary yet
+        history = {"summary": {"profile": ckpt["extra"].get("profile", "cpu"), "seconds": None, "steps": ckpt["step"]}}
+    model = MiniBertForMaskedLM(BertConfig(**ckpt["model_config"]))
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    recipe = MLMRecipe.for_profile(history["summary"]["profile"])
+    tokenizer = train_wordpiece_tokenizer(recipe.vocab_size)
+    _save_weights(model, folder / WEIGHTS)
+    (folder / CONFIG).write_text(json.dumps(asdict(model.config), indent=1) + "\n")
+    tokenizer.backend_tokenizer.save(str(folder / "tokenizer.json"))
+    data = MLMData.from_shakespeare(tokenizer, seq_len=recipe.seq_len)
+    batches = data.validation_batches(n_rows=recipe.val_rows)
+    measured = mlm_metrics(model, batches)
+    baseline = data.most_frequent_token_accuracy(batches)
+    metrics = {
+        "heldout_masked_accuracy": round(measured["mlm_accuracy"], 4),
+        "heldout_mlm_loss": round(measured["mlm_loss"], 4),
+        "heldout_perplexity": round(measured["perplexity"], 1),
+        "most_frequent_token_accuracy": round(baseline, 4),
+        "heldout_rows": recipe.val_rows, "seq_len": recipe.seq_len,
+        "steps": ckpt["step"],
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    seconds = history["summary"]["seconds"]
+    return metrics, {"seed": ckpt["train_config"]["seed"], "train_seconds": None if seconds is None else round(seconds, 1)}
+
+
+def export(name: str, run: str | Path, trained_at_commit: str | None = None) -> dict:
+    """Write ``name``'s folder from the run folder ``run``; returns the manifest.
+
+    ``trained_at_commit``: the commit checked out when training started (default: HEAD now)."""
+    spec, run, folder = _spec(name), Path(run), course_model_dir(name)
+    if not (run / "ckpt.pt").is_file():
+        raise FileNotFoundError(f"run={str(run)!r} holds no ckpt.pt; train first: {spec.train_command}")
+    folder.mkdir(parents=True, exist_ok=True)
+    metrics, facts = (_export_minigpt if spec.kind == "minigpt" else _export_minibert)(run, folder)
+    files = sorted([WEIGHTS, CONFIG, spec.tokenizer_file])
+    changed = _git("status", "--porcelain", "--", "fmteach")
+    manifest = {
+        "name": name,
+        "command": rebuild_command(name),
+        "git_commit": trained_at_commit or _git("rev-parse", "HEAD"),
+        "exported_at_commit": _git("rev-parse", "HEAD"),
+        "uncommitted_package_files_at_export": [line.split()[-1] for line in changed.splitlines()
+                                                if not line.split()[-1].startswith("fmteach/course_models")],
+        **facts,
+        "torch": torch.__version__, "python": platform.python_version(),
+        "machine": MACHINE,
+        "dtype": "float32",
+        "date": datetime.date.today().isoformat(),
+        "metrics": metrics,
+        "sha256": {f: _sha256(folder / f) for f in files},
+        "bytes": {f: (folder / f).stat().st_size for f in files},
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    course_model(name)  # loads back through the checked path
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m fmteach.course_models", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="action", required=True)
+    ex = sub.add_parser("export", help="write a course model's folder from a finished run")
+    ex.add_argument("name", choices=list(COURSE_MODELS))
+    ex.add_argument("run", help="the run folder the training command wrote")
+    ex.add_argument("--trained-at-commit", default=None, help="the commit checked out when training started")
+    sub.add_parser("verify", help="check the sha256 of every shipped file")
+    sub.add_parser("commands", help="print each model's rebuild command")
+    args = parser.parse_args(argv)
+    if args.action == "export":
+        print(json.dumps(export(args.name, args.run, args.trained_at_commit), indent=1))
+    elif args.action == "verify":
+        for name in COURSE_MODELS:
+            manifest = verify_course_model(name)
+            print(f"{name}: {len(manifest['sha256'])} files ok")
+    else:
+        for name in COURSE_MODELS:
+            print(f"{name}:\n  {rebuild_command(name)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
