@@ -68,7 +68,7 @@ def masked_loss_fn(model, batch) -> torch.Tensor:
 
 def pretrain(recipe: MLMRecipe, *, data: MLMData | None = None, model: MiniBertForMaskedLM | None = None,
              device: torch.device | None = None, out_dir=None, resume: bool = False, on_eval=None,
-             progress: bool = True, max_seconds: float | None = None,
+             progress: bool | None = None, max_seconds: float | None = None,
              stop_at_step: int | None = None) -> tuple[MiniBertForMaskedLM, MLMData, TrainResult]:
     """Train a :class:`MiniBertForMaskedLM` with :func:`fmteach.train.train`; each evaluation adds
     held-out masked-token accuracy and perplexity to the history."""
@@ -87,7 +87,7 @@ def pretrain(recipe: MLMRecipe, *, data: MLMData | None = None, model: MiniBertF
     return model, data, result
 
 
-def load_mini_bert_mlm(profile: str | None = None, *, progress: bool = True):
+def load_mini_bert_mlm(profile: str | None = None, *, progress: bool | None = None):
     """``(model, tokenizer)``: lesson 05's mini-BERT pretrained with the profile's recipe, trained
     once and then kept in ``data/cache`` (later lessons reuse it: cloze prompts, bias probes,
     fine-tuning from our own pretraining). The file name holds a hash of the recipe, so a changed

@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .profile import autocast_dtype, by_profile
+from .progress import progress_enabled
 
 __all__ = ["TrainConfig", "TrainResult", "train", "model_loss", "setup_distributed", "cleanup_distributed",
            "CHECKPOINT_NAME", "append_jsonl"]
@@ -204,7 +205,7 @@ def train(
     stop_at_step: int | None = None,
     max_seconds: float | None = None,
     checkpoint_extra: dict | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     verbose: bool = False,
 ) -> TrainResult:
     """Train ``model`` in place for ``config.max_steps`` optimizer steps; returns the history and every step's loss.
@@ -318,7 +319,8 @@ def train(
         result.step_losses.extend(values)
 
     end = config.max_steps if stop_at_step is None else min(stop_at_step, config.max_steps)
-    bar = tqdm(total=end, initial=result.step, disable=not progress or rank != 0, desc="train", dynamic_ncols=True)
+    bar = tqdm(total=end, initial=result.step, disable=not progress_enabled(progress) or rank != 0, desc="train",
+                dynamic_ncols=True)
     started = time.perf_counter()
     model.train()
     optimizer.zero_grad(set_to_none=True)
