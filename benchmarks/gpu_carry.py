@@ -13,6 +13,10 @@ scikit-learn, but not the course's data packages and no network. Each command ca
 
     python benchmarks/gpu_carry.py build                 # here, on the CPU: writes benchmarks/carry
     python benchmarks/gpu_carry.py check                 # here: the files match the manifest; size that travels
+    python benchmarks/gpu_carry.py carry-list finetune   # the run call's carry list for a step
+
+Each step carries only what it reads (CARRY_FOR), so that the working tree plus the carry stay under
+64 MiB: fine-tuning takes MiniLM but not the plays, the training steps the plays but not MiniLM.
     python benchmarks/gpu_carry.py unpack --to DIR       # there: DIR becomes a float32 MiniLM folder
 """
 
@@ -33,6 +37,20 @@ DEFAULT_CARRY = REPO / "benchmarks" / "carry"
 TRAVEL_LIMIT = 64 * 2**20  # what one device command may carry: tracked + untracked files + carried paths
 MINILM_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
 FP16_MAX = 65504.0
+# What each step reads from the carry (paths inside it); the benchmarks read nothing from it.
+CARRY_FOR = {
+    "finetune": ("minilm-fp16", "cache", "manifest.json"),
+    "mlm": ("site", "cache", "manifest.json"),
+    "minigpt": ("site", "cache", "manifest.json"),
+    "throughput": (), "attention": (), "compile": (),
+}
+
+
+def carry_list(step: str, carry: Path = DEFAULT_CARRY) -> list[str]:
+    """The ``carry`` argument of the device ``run`` call for ``step``: paths relative to the repository."""
+    if step not in CARRY_FOR:
+        raise ValueError(f"step={step!r} is not one of {', '.join(CARRY_FOR)}")
+    return [str((carry / part).resolve().relative_to(REPO)) for part in CARRY_FOR[step]]
 
 
 def sha256(path: Path) -> str:
@@ -151,12 +169,13 @@ def build(carry: Path, check_travel: bool = True) -> dict:
     print(f"{carry}: {len(files)} files, {manifest['bytes'] / 2**20:.1f} MiB "
           f"(MiniLM in float16, largest relative rounding error {minilm['max_relative_rounding_error']:.1e})")
     if check_travel:
-        report_travel(manifest["bytes"])
+        report_travel(max(check(carry).values()))  # the largest step's carry list
     return manifest
 
 
-def check(carry: Path) -> int | None:
-    """Every file of the carry is in its manifest with its sha256, and nothing else is there."""
+def check(carry: Path) -> dict[str, int]:
+    """Every file of the carry is in its manifest with its sha256, and nothing else is there; returns
+    the bytes each step's carry list takes (without the working tree)."""
     manifest = json.loads((carry / "manifest.json").read_text())
     present = {str(p.relative_to(carry)) for p in carry.rglob("*") if p.is_file()} - {"manifest.json"}
     if present != set(manifest["files"]):
@@ -166,7 +185,11 @@ def check(carry: Path) -> int | None:
         if sha256(carry / name) != entry["sha256"]:
             raise ValueError(f"{carry / name} differs from the manifest's sha256; rebuild the carry")
     print(f"{carry}: {len(present)} files as built, {manifest['bytes'] / 2**20:.1f} MiB")
-    return report_travel(manifest["bytes"])
+    per_step = {}
+    for step, parts in CARRY_FOR.items():
+        per_step[step] = sum(entry["bytes"] for name, entry in manifest["files"].items()
+                             if name.split("/")[0] in parts) + ((carry / "manifest.json").stat().st_size if parts else 0)
+    return per_step
 
 
 def unpack(carry: Path, to: Path) -> Path:
@@ -196,19 +219,31 @@ def unpack(carry: Path, to: Path) -> Path:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["build", "check", "unpack"])
+    parser.add_argument("command", choices=["build", "check", "carry-list", "unpack"])
+    parser.add_argument("step", nargs="?", default=None, help="carry-list: the step (finetune, mlm, minigpt, ...)")
     parser.add_argument("--carry", type=Path, default=DEFAULT_CARRY, help="the carry folder (default benchmarks/carry)")
     parser.add_argument("--to", type=Path, default=None, help="unpack: the float32 MiniLM folder to write")
     args = parser.parse_args(argv)
     if args.command == "build":
         build(args.carry)
         return
+    if args.command == "carry-list":
+        if args.step not in CARRY_FOR:
+            parser.error(f"carry-list needs a step, one of {', '.join(CARRY_FOR)}; got {args.step!r}")
+        print(json.dumps(carry_list(args.step, args.carry)))
+        return
     if not (args.carry / "manifest.json").is_file():
         parser.error(f"--carry {args.carry} holds no manifest.json: run `python benchmarks/gpu_carry.py build` here "
                      f"and name the folder in the run call's carry list")
     if args.command == "check":
-        total = check(args.carry)
-        if total is not None and total > TRAVEL_LIMIT:
+        tree, over = working_tree_bytes() or 0, False
+        print(f"working tree {tree / 2**20:.1f} MiB; per step, what one device command carries (limit "
+              f"{TRAVEL_LIMIT // 2**20} MiB):")
+        for step, carried in check(args.carry).items():
+            over |= carried + tree > TRAVEL_LIMIT
+            print(f"  {step:>10}: {(carried + tree) / 2**20:5.1f} MiB{' !! over' if carried + tree > TRAVEL_LIMIT else ''}"
+                  f"  carry={json.dumps(carry_list(step, args.carry))}")
+        if over:
             sys.exit(1)
     else:
         if args.to is None:
