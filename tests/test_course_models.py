@@ -1,0 +1,108 @@
+"""The shipped course models: they load in seconds, reach the promised metrics, and refuse altered files."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from fmteach import assets, course_models
+from fmteach.assets import MissingAssetError
+from fmteach.course_models import COURSE_MODELS, course_model, fixed_slice_loss, rebuild_command
+
+MAX_BYTES = 10 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def minigpt():
+    return course_model("minigpt-shakespeare")
+
+
+@pytest.fixture(scope="module")
+def minibert():
+    return assets.course_model("minibert-shakespeare")  # the re-export in fmteach.assets
+
+
+@pytest.mark.parametrize("name", list(COURSE_MODELS))
+def test_folder_is_safetensors_json_and_small(name):
+    from safetensors import safe_open
+
+    folder = course_models.course_model_dir(name)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["command"] == rebuild_command(name)
+    assert {"git_commit", "seed", "torch", "train_seconds", "metrics", "date", "machine"} <= set(manifest)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*manifest["sha256"], "manifest.json"])
+    assert not any(p.suffix in {".pt", ".pth", ".bin", ".pkl"} for p in folder.iterdir())  # no pickle
+    assert sum(p.stat().st_size for p in folder.iterdir()) <= MAX_BYTES
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as weights:  # parses without pickle
+        assert all(weights.get_tensor(k).dtype == torch.float32 for k in weights.keys())
+
+
+def test_minigpt_heldout_loss(minigpt):
+    from fmteach.lm_data import load_shakespeare_chars
+
+    data = load_shakespeare_chars()  # the held-out plays: macbeth, twelfth-night, richard-ii, the-tempest
+    assert minigpt.tokenizer.chars == data.tokenizer.chars
+    assert not minigpt.model.training
+    loss = fixed_slice_loss(minigpt.model, data.val)
+    assert loss <= 1.9, f"shipped MiniGPT: held-out loss {loss:.3f} > 1.9"
+    assert abs(loss - minigpt.manifest["metrics"]["fixed_slice_val_loss"]) < 0.01  # the manifest tells the truth
+
+
+def test_minibert_heldout_accuracy(minibert):
+    from fmteach.mlm import MLMData, mlm_metrics
+    from fmteach.pretrain_mlm import MLMRecipe
+
+    recipe = MLMRecipe.for_profile("cpu")
+    data = MLMData.from_shakespeare(minibert.tokenizer, seq_len=recipe.seq_len)
+    batches = data.validation_batches(n_rows=recipe.val_rows)
+    accuracy = mlm_metrics(minibert.model, batches)["mlm_accuracy"]
+    baseline = data.most_frequent_token_accuracy(batches)
+    assert accuracy >= 2 * baseline, f"shipped mini-BERT: accuracy {accuracy:.3f} < 2 x baseline {baseline:.3f}"
+    assert abs(accuracy - minibert.manifest["metrics"]["heldout_masked_accuracy"]) < 0.002
+
+
+def test_minibert_tokenizer_is_the_course_vocabulary(minibert):
+    from fmteach.mlm import train_wordpiece_tokenizer
+
+    assert minibert.tokenizer.get_vocab() == train_wordpiece_tokenizer(8000).get_vocab()
+    assert minibert.tokenizer.tokenize("Wherefore art thou Romeo?") == ["wherefore", "art", "thou", "romeo", "?"]
+
+
+@pytest.fixture()
+def copied(tmp_path, monkeypatch):
+    """Both model folders copied to tmp_path, and the loader pointed there: tests may damage them."""
+    for name in COURSE_MODELS:
+        shutil.copytree(course_models.course_model_dir(name), tmp_path / name)
+    monkeypatch.setattr(course_models, "MODELS_DIR", tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", list(COURSE_MODELS))
+def test_altered_file_raises_with_rebuild_command(copied, name):
+    path = copied / name / "model.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1  # one flipped bit in the last weight
+    path.write_bytes(bytes(data))
+    with pytest.raises(MissingAssetError, match="model.safetensors has sha256") as info:
+        course_model(name)
+    assert rebuild_command(name) in str(info.value)
+
+
+@pytest.mark.parametrize("name, filename", [(n, f) for n in COURSE_MODELS
+                                            for f in ("config.json", COURSE_MODELS[n].tokenizer_file, "manifest.json")])
+def test_missing_file_raises_with_rebuild_command(copied, name, filename):
+    (copied / name / filename).unlink()
+    with pytest.raises(MissingAssetError, match=f"{filename} is missing") as info:
+        course_model(name)
+    assert rebuild_command(name) in str(info.value)
+
+
+def test_unknown_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="name='gpt-5' is not a course model"):
+        course_model("gpt-5")
+
+
+def test_fixed_slice_loss_checks_its_input(minigpt):
+    with pytest.raises(ValueError, match="need a 1-D tensor"):
+        fixed_slice_loss(minigpt.model, torch.zeros(10, dtype=torch.long))
