@@ -40,7 +40,8 @@ def _forbidden(*targets: str):
 def check_align_labels(fn: Callable) -> None:
     """``fn(word_ids, word_labels) -> list`` of one label per piece: the first piece of each word
     gets its word's label, other pieces and special tokens (``None``) get -100."""
-    hint = "walk the word_ids keeping the previous one: None or the same id as before -> -100, else word_labels[id]"
+    hint = ("a piece starts a word when its word id is not None and differs from the id of the piece before it; "
+            "every other position is ignored by the loss")
     with _exercise("align word labels to WordPiece pieces", hint):
         cases = (([None, 0, 1, 1, 2, None], [2, 0, 1]),
                  ([None, 0, 0, 0, None, None], [3]),                       # one long word, then padding
@@ -62,8 +63,8 @@ def check_align_labels(fn: Callable) -> None:
 def check_best_span(fn: Callable) -> None:
     """``fn(start_logits (T,), end_logits (T,), max_answer_len) -> (start, end)``: the span with the
     highest ``start_logits[start] + end_logits[end]`` among ``start <= end < start + max_answer_len``."""
-    hint = ("argmax of the start and argmax of the end separately can give end < start or a span too long: "
-            "score every (start, end) pair, e.g. start_logits[:, None] + end_logits[None, :], and keep the legal ones")
+    hint = ("the best start and the best end taken separately can give end < start, or a span too long; "
+            "score the pairs together (broadcasting gives all of them at once) and rule out the illegal ones first")
     with _exercise("best answer span", hint):
         gen = torch.Generator().manual_seed(10)
         cases = [(torch.tensor([0., 5, 0, 0, 0, 1]), torch.tensor([4., 0, 0, 0, 0, 3]), 3),  # argmaxes: end before start
@@ -84,8 +85,8 @@ def check_best_span(fn: Callable) -> None:
 def check_cross_attention(fn: Callable) -> None:
     """``fn(x (B, L, D), memory (B, S, D), w_q, w_k, w_v) -> (B, L, Dv)``: one head of cross-attention,
     ``q = x @ w_q``, ``k = memory @ w_k``, ``v = memory @ w_v``, without any library attention call."""
-    hint = ("queries from x, keys and values from memory; scores (B, L, S) = q @ k.transpose(-2, -1) / sqrt(d_k); "
-            "softmax over the last dim (the memory positions)")
+    hint = ("it is lesson 01's attention; only the sources change: which sequence asks (queries) and which one "
+            "answers (keys and values)? The weights need one row per decoder position")
     forbidden = ("torch.nn.functional.scaled_dot_product_attention", "fmteach.attention.scaled_dot_product_attention",
                  "fmteach.attention.attend", "torch.nn.MultiheadAttention.forward")
     with _exercise("cross-attention, one head", hint):
@@ -109,7 +110,8 @@ def check_cross_attention(fn: Callable) -> None:
 def check_patchify(fn: Callable) -> None:
     """``fn(images (B, H, W), patch) -> (B, n_patches, patch * patch)`` in reading order, without
     ``unfold`` (use reshape and permute)."""
-    hint = "reshape to (B, H/p, p, W/p, p), permute to (B, H/p, W/p, p, p), then reshape to (B, n, p*p)"
+    hint = ("see the image as a grid of blocks: one reshape can give every pixel a block row, a row inside the "
+            "block, a block column and a column inside the block; then bring the two block axes together")
     with _exercise("cut images into patches", hint):
         for B, H, W, p in ((2, 8, 8, 2), (3, 6, 8, 2), (1, 9, 6, 3)):  # not all square
             images = torch.arange(B * H * W, dtype=torch.float32).reshape(B, H, W)
@@ -125,10 +127,12 @@ def check_patchify(fn: Callable) -> None:
 
 
 def check_prediction(question: str, prediction, measured, *, explanation: str) -> None:
-    """"Predict, then run": compare the prediction written *before* running with what was measured."""
-    with _exercise(f"prediction: {question}", explanation):
-        if prediction is ...:
-            raise _NotAttempted
-        if prediction != measured:
-            raise AssertionError(f"you predicted {prediction!r}, the run measured {measured!r}")
-        print(f"you predicted {prediction!r} and the run measured {measured!r}")
+    """"Predict, then run": compare the prediction written *before* running with what was measured.
+    The explanation is shown only once a prediction is made, so the reminder gives nothing away."""
+    title = f"prediction: {question}"
+    if prediction is ...:
+        print(f"⏳ {title}: no prediction yet. Write it down before you look at the output, then run the cell again.")
+        return
+    if prediction != measured:
+        raise AssertionError(f"{title}: you predicted {prediction!r}, the run measured {measured!r}.\nWhy: {explanation}")
+    print(f"✅ {title}: you predicted {prediction!r} and the run measured {measured!r}. Why: {explanation}")

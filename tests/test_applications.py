@@ -187,40 +187,44 @@ def test_context_windows_cover_everything_with_the_asked_overlap():
         qa.context_windows(20, 8, 8)
 
 
+def test_span_contexts_have_exactly_one_legal_answer():
+    vocab, rng = qa.SpanVocab(n_symbols=5), random.Random(0)
+    for _ in range(20):
+        question, context, (s, e) = qa.make_span_context(rng, vocab, 12, max_answer_len=4)
+        assert (context[s], context[e]) == question and 0 <= e - s < 4
+        legal = [(i, j) for i in range(12) for j in range(i, min(12, i + 4)) if (context[i], context[j]) == question]
+        assert legal == [(s, e)]
+
+
 def test_qa_input_maps_the_answer_or_points_at_cls():
-    vocab = qa.FieldVocab(n_keys=4, n_values=5)
-    question, context, (s, e) = qa.make_field_context(random.Random(0), vocab, 4)
-    assert context[s - 1] == question and context[e + 1] == qa.FieldVocab.END
-    ids, types, start, end, offset = qa.qa_input(vocab, question, context, (s, e))
-    assert ids[start:end + 1] == context[s:e + 1] and types.count(0) == 3 and offset == 3
-    _, _, start, end, _ = qa.qa_input(vocab, question, context, (s, e), window=(e + 1, len(context)))
+    vocab = qa.SpanVocab(n_symbols=6)
+    question, context, (s, e) = qa.make_span_context(random.Random(0), vocab, 10)
+    ids, types, start, end, offset = qa.qa_input(question, context, (s, e))
+    assert ids[start:end + 1] == context[s:e + 1] and types.count(0) == 4 and offset == 4
+    _, _, start, end, _ = qa.qa_input(question, context, (s, e), window=(e + 1, len(context)))
     assert (start, end) == (0, 0)
 
 
 class _OracleQA(torch.nn.Module):
-    """Scores like a perfect model: start after the asked key, end before the next ';'."""
+    """Scores like a perfect model: start where the question's first word is, end at its last word."""
 
     def forward(self, ids, mask, types):
         ids = ids[0].tolist()
         start, end = torch.zeros(1, len(ids)), torch.zeros(1, len(ids))
-        start[0, 0] = end[0, 0] = 1.0  # "no answer" unless the whole field is in this window
-        for p in range(3, len(ids) - 1):
-            if ids[p] == ids[1]:
-                q = p + 1
-                while q < len(ids) and ids[q] != qa.FieldVocab.END:
-                    q += 1
-                if q < len(ids) - 1 or ids[q - 1] != qa.FieldVocab.SEP:
-                    start[0, p + 1], end[0, q - 1] = 5.0, 5.0
+        start[0, 0] = end[0, 0] = 2.5  # "no answer" (5): beaten only by a start and an end that both match (6)
+        for p in range(4, len(ids) - 1):
+            start[0, p] += 3.0 * (ids[p] == ids[1])
+            end[0, p] += 3.0 * (ids[p] == ids[2])
         return start, end, None
 
 
 def test_long_contexts_are_answered_through_overlapping_windows():
-    vocab, rng = qa.FieldVocab(n_keys=12, n_values=6), random.Random(1)
+    vocab, rng = qa.SpanVocab(n_symbols=12), random.Random(1)
     oracle, hits, truncated = _OracleQA(), 0, 0
     for _ in range(20):
-        question, context, answer = qa.make_field_context(rng, vocab, 12)
-        hits += qa.answer_long_context(oracle, vocab, question, context, window=10, stride=5) == answer
-        truncated += qa.answer_long_context(oracle, vocab, question, context[:10], window=10, stride=5) == answer
+        question, context, answer = qa.make_span_context(rng, vocab, 40)
+        hits += qa.answer_long_context(oracle, question, context, window=10, stride=4) == answer
+        truncated += qa.answer_long_context(oracle, question, context[:10], window=10, stride=4) == answer
     assert hits == 20 and truncated < 10
 
 
@@ -240,9 +244,9 @@ def test_question_answering_equals_hugging_face():
 
 
 def test_qa_set_shapes_and_untrained_model_rarely_right():
-    vocab = qa.FieldVocab()
-    data = qa.make_qa_set(vocab, 50, window=8, seed=0)
-    assert data["input_ids"].shape[1] <= 12 and (data["start_positions"] == 0).any()
+    vocab = qa.SpanVocab()
+    data = qa.make_qa_set(vocab, 50, lengths=(8, 20), window=8, seed=0)
+    assert data["input_ids"].shape[1] == 13 and (data["start_positions"] == 0).any()
     torch.manual_seed(0)
     model = qa.MiniBertForQuestionAnswering(BertConfig(**{**TINY.__dict__, "vocab_size": vocab.size}))
     assert qa.span_exact_match(model, data) < 0.5

@@ -5,8 +5,10 @@ answer is the span ``start <= end < start + max_answer_len`` with the highest ``
 score. Contexts longer than the model reads are cut into overlapping windows (``stride`` tokens
 of overlap, Hugging Face's name), and the best span over all windows wins.
 
-The data is synthetic, so that every answer is known and the task fits in seconds: a context is a
-list of fields ``key value value ... ;`` and the question is one key; the answer is that key's values.
+The data is synthetic, so that every answer is known and the task fits in seconds: the context is
+a row of random words, the question names the first and the last word of the answer, and exactly
+one span of at most ``max_answer_len`` words starts and ends with them (either word may also
+appear elsewhere, as a distractor).
 """
 
 from __future__ import annotations
@@ -21,34 +23,27 @@ import torch.nn.functional as F
 from ..bert import BertConfig, MiniBertModel
 from .training import check_positive
 
-__all__ = ["FieldVocab", "MiniBertForQuestionAnswering", "best_span", "context_windows", "make_field_context",
+__all__ = ["SpanVocab", "MiniBertForQuestionAnswering", "best_span", "context_windows", "make_span_context",
            "qa_input", "make_qa_set", "span_exact_match", "answer_long_context"]
 
 
 @dataclass(frozen=True)
-class FieldVocab:
-    """Token ids of the synthetic task: 0 [PAD], 1 [CLS], 2 [SEP], 3 ``;``, then keys, then values."""
+class SpanVocab:
+    """Token ids of the synthetic task: 0 [PAD], 1 [CLS], 2 [SEP], then ``n_symbols`` words ``w0, w1, ...``."""
 
-    n_keys: int = 16
-    n_values: int = 24
+    n_symbols: int = 20
 
-    PAD, CLS, SEP, END = 0, 1, 2, 3
+    PAD, CLS, SEP = 0, 1, 2
 
     @property
     def size(self) -> int:
-        return 4 + self.n_keys + self.n_values
+        return 3 + self.n_symbols
 
-    def key(self, i: int) -> int:
-        return 4 + i
-
-    def value(self, i: int) -> int:
-        return 4 + self.n_keys + i
+    def symbol(self, i: int) -> int:
+        return 3 + i
 
     def name(self, token: int) -> str:
-        specials = {0: "[PAD]", 1: "[CLS]", 2: "[SEP]", 3: ";"}
-        if token in specials:
-            return specials[token]
-        return f"k{token - 4}" if token < 4 + self.n_keys else f"v{token - 4 - self.n_keys}"
+        return {0: "[PAD]", 1: "[CLS]", 2: "[SEP]"}.get(token, f"w{token - 3}")
 
 
 class MiniBertForQuestionAnswering(nn.Module):
@@ -111,49 +106,48 @@ def context_windows(n_tokens: int, window: int, stride: int) -> list[tuple[int, 
         start += window - stride
 
 
-def make_field_context(rng: random.Random, vocab: FieldVocab, n_fields: int, max_value_len: int = 3):
-    """A context of ``n_fields`` fields with distinct keys, a question (one key) and its answer
-    ``(start, end)`` in context positions, end inclusive."""
-    if n_fields > vocab.n_keys:
-        raise ValueError(f"n_fields={n_fields} needs distinct keys but the vocabulary has {vocab.n_keys}")
-    keys = rng.sample(range(vocab.n_keys), n_fields)
-    asked = rng.randrange(n_fields)
-    context, answer = [], None
-    for f, k in enumerate(keys):
-        context.append(vocab.key(k))
-        values = [vocab.value(rng.randrange(vocab.n_values)) for _ in range(rng.randint(1, max_value_len))]
-        if f == asked:
-            answer = (len(context), len(context) + len(values) - 1)
-        context += values + [FieldVocab.END]
-    return vocab.key(keys[asked]), context, answer
+def make_span_context(rng: random.Random, vocab: SpanVocab, length: int, max_answer_len: int = 4):
+    """``length`` random words and an answer span of 1..``max_answer_len`` words; the question is
+    the answer's (first word, last word), and no other span of legal length starts and ends with
+    those two words. Returns ``(question, context, (start, end))``, end inclusive."""
+    check_positive(length=length, max_answer_len=max_answer_len)
+    while True:
+        context = [vocab.symbol(rng.randrange(vocab.n_symbols)) for _ in range(length)]
+        n = rng.randint(1, min(max_answer_len, length))
+        start = rng.randrange(length - n + 1)
+        question = (context[start], context[start + n - 1])
+        matches = [(i, j) for i in range(length) for j in range(i, min(length, i + max_answer_len))
+                   if (context[i], context[j]) == question]
+        if matches == [(start, start + n - 1)]:
+            return question, context, (start, start + n - 1)
 
 
-def qa_input(vocab: FieldVocab, question: int, context: list[int], answer, window=None):
-    """``[CLS] q [SEP] context[window] [SEP]`` -> ``(ids, token_type_ids, start, end, offset)``.
+def qa_input(question: tuple[int, int], context: list[int], answer, window=None):
+    """``[CLS] q1 q2 [SEP] context[window] [SEP]`` -> ``(ids, token_type_ids, start, end, offset)``.
     The answer's positions are shifted into the input; an answer not wholly inside the window
-    points at [CLS] (position 0), the "no answer here" convention of SQuAD 2.0 models."""
+    points at [CLS] (position 0), BERT's "no answer here" convention for SQuAD 2.0."""
     lo, hi = window or (0, len(context))
-    ids = [FieldVocab.CLS, question, FieldVocab.SEP] + context[lo:hi] + [FieldVocab.SEP]
-    types = [0, 0, 0] + [1] * (hi - lo + 1)
-    offset = 3 - lo  # input position = context position + offset
+    ids = [SpanVocab.CLS, *question, SpanVocab.SEP] + context[lo:hi] + [SpanVocab.SEP]
+    types = [0] * 4 + [1] * (hi - lo + 1)
+    offset = 4 - lo  # input position = context position + offset
     start, end = answer
     inside = lo <= start and end < hi
     return ids, types, (start + offset if inside else 0), (end + offset if inside else 0), offset
 
 
-def make_qa_set(vocab: FieldVocab, n: int, *, fields=(2, 6), window: int | None = None, seed: int = 0):
-    """``n`` examples as padded tensors. With ``window``, each context is cut to one random window
-    of that many tokens (so some examples have no answer: start = end = 0)."""
+def make_qa_set(vocab: SpanVocab, n: int, *, lengths=(8, 32), window: int | None = None, seed: int = 0):
+    """``n`` examples as padded tensors. With ``window``, a context longer than that is cut to one
+    random window of ``window`` words (so some examples have no answer: start = end = 0)."""
     check_positive(n=n)
     rng = random.Random(seed)
     rows = []
     for _ in range(n):
-        question, context, answer = make_field_context(rng, vocab, rng.randint(*fields))
+        question, context, answer = make_span_context(rng, vocab, rng.randint(*lengths))
         span = None
         if window is not None and len(context) > window:
             lo = rng.randrange(len(context) - window + 1)
             span = (lo, lo + window)
-        rows.append(qa_input(vocab, question, context, answer, span)[:4])
+        rows.append(qa_input(question, context, answer, span)[:4])
     T = max(len(r[0]) for r in rows)
     pad = lambda seq: seq + [0] * (T - len(seq))  # noqa: E731
     return {"input_ids": torch.tensor([pad(r[0]) for r in rows]), "token_type_ids": torch.tensor([pad(r[1]) for r in rows]),
@@ -162,7 +156,7 @@ def make_qa_set(vocab: FieldVocab, n: int, *, fields=(2, 6), window: int | None 
 
 
 @torch.no_grad()
-def span_exact_match(model, tensors: dict[str, torch.Tensor], *, max_answer_len: int = 3) -> float:
+def span_exact_match(model, tensors: dict[str, torch.Tensor], *, max_answer_len: int = 4) -> float:
     """Share of examples whose best span (over the whole input, [CLS] = no answer) is exactly right."""
     model.eval()
     starts, ends, _ = model(tensors["input_ids"], tensors["attention_mask"], tensors["token_type_ids"])
@@ -174,14 +168,14 @@ def span_exact_match(model, tensors: dict[str, torch.Tensor], *, max_answer_len:
 
 
 @torch.no_grad()
-def answer_long_context(model, vocab: FieldVocab, question: int, context: list[int], *, window: int, stride: int,
-                        max_answer_len: int = 3) -> tuple[int, int] | None:
+def answer_long_context(model, question: tuple[int, int], context: list[int], *, window: int, stride: int,
+                        max_answer_len: int = 4) -> tuple[int, int] | None:
     """Answer over a context of any length: score every window, keep the best non-[CLS] span of
     each, return the best one's ``(start, end)`` in context positions (None if no window answers)."""
     model.eval()
     best, best_score = None, float("-inf")
     for lo, hi in context_windows(len(context), window, stride):
-        ids, types, _, _, offset = qa_input(vocab, question, context, (0, 0), (lo, hi))
+        ids, types, _, _, offset = qa_input(question, context, (0, 0), (lo, hi))
         starts, ends, _ = model(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long), torch.tensor([types]))
         allowed = torch.tensor(types, dtype=torch.bool)
         allowed[-1] = False  # the final [SEP]
