@@ -125,7 +125,7 @@ def main(argv=None) -> int:
         "finetune_steps": 30, "finetune_learning_rate": 1e-4, "setfit_pairs": args.setfit_pairs,
         "when_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "where": f"{platform.machine()} {platform.system()}, {os.cpu_count()} logical CPUs, device {device.type}, "
-                 f"torch {torch.__version__}, {torch.get_num_threads()} torch threads (machine shared with other jobs)",
+                 f"torch {torch.__version__} (machine shared with other jobs)", "torch_threads": torch.get_num_threads(),
         "git_commit": commit, "total_seconds": time.perf_counter() - started,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

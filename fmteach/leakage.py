@@ -214,8 +214,8 @@ def line_completion_windows(text: str, n: int, *, prefix_chars: int = 48, suffix
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     if n < 1 or prefix_chars < 1 or suffix_chars < 1:
         raise ValueError(f"n ({n}), prefix_chars ({prefix_chars}) and suffix_chars ({suffix_chars}) must be positive")
-    starts = [m.start() for m in re.finditer(r"(?m)^(?=\S)", text)]
-    starts = [s for s in starts if s >= prefix_chars and len(text[s:].split("\n", 1)[0]) >= suffix_chars]
+    starts = [m.start() for m in re.finditer(r"(?m)^\S[^\n]*", text)
+              if m.start() >= prefix_chars and m.end() - m.start() >= suffix_chars]   # lines long enough
     if len(starts) < n:
         raise ValueError(f"text has only {len(starts)} usable lines, asked for n={n}")
     chosen = sorted(random.Random(seed).sample(starts, n))
@@ -225,7 +225,8 @@ def line_completion_windows(text: str, n: int, *, prefix_chars: int = 48, suffix
 @dataclass(frozen=True)
 class ExtractionResult:
     """Greedy completions of ``n`` windows: ``rate`` is the share reproduced exactly, ``mean_chars``
-    the mean number of characters right before the first mistake, ``completions`` the texts."""
+    the mean number of characters right before the first mistake, ``completions`` the model's
+    greedy choices (identical to free greedy decoding up to and including the first mistake)."""
 
     rate: float
     mean_chars: float
@@ -235,21 +236,30 @@ class ExtractionResult:
 
 @torch.no_grad()
 def extraction_rate(model, tokenizer, windows: Sequence[tuple[str, str]], *, device=None) -> ExtractionResult:
-    """Give a character language model (``MiniGPT`` + ``CharTokenizer``) each prefix and let it
-    continue greedily (the most likely character each time) for as many characters as the target;
-    count exact reproductions (Carlini et al., 2021, call a training text produced this way
-    *extractable*). All prefixes and targets must have one length each."""
+    """Would a character language model (``MiniGPT`` + ``CharTokenizer``), given each prefix and
+    continuing greedily (the most likely character each time), write out the target exactly?
+    Carlini et al. (2021) call a training text produced this way *extractable*.
+
+    Greedy decoding reproduces the target exactly if and only if, at every position, the most
+    likely next character given the *true* text so far is the true next character; so one forward
+    pass over ``prefix + target`` decides it (no sampling loop). All prefixes must have one
+    length, all targets another, and ``prefix + target`` must fit in the model's block."""
     if not windows:
         raise ValueError("no windows to complete")
     if len({len(p) for p, _ in windows}) != 1 or len({len(t) for _, t in windows}) != 1:
         raise ValueError("every prefix must have the same length, and every target too")
+    prefix_length, steps = len(windows[0][0]), len(windows[0][1])
+    block = getattr(getattr(model, "config", None), "block_size", None)
+    if block is not None and prefix_length + steps - 1 > block:
+        raise ValueError(f"prefix ({prefix_length}) + target ({steps}) characters do not fit in block_size {block}")
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
-    prefixes = torch.tensor([tokenizer.encode(p) for p, _ in windows], device=device)   # (N, P)
-    steps = len(windows[0][1])
-    out = model.generate(prefixes, steps, temperature=0)[:, prefixes.shape[1]:].cpu()  # (N, S)
+    ids = torch.tensor([tokenizer.encode(p + t) for p, t in windows], device=device)   # (N, P + S)
+    logits = model(ids[:, :-1])[0]                                                      # (N, P + S - 1, V)
     model.train(was_training)
-    completions = [tokenizer.decode(row.tolist()) for row in out]
-    right = [next((i for i, (a, b) in enumerate(zip(c, t)) if a != b), len(t)) for c, (_, t) in zip(completions, windows)]
-    return ExtractionResult(float(np.mean([r == steps for r in right])), float(np.mean(right)), len(windows), completions)
+    chosen = logits[:, prefix_length - 1:].argmax(-1).cpu()                             # (N, S) greedy choices
+    correct = chosen == ids[:, prefix_length:].cpu()                                    # (N, S)
+    right = correct.long().cumprod(1).sum(1)                                            # chars before the first mistake
+    completions = [tokenizer.decode(row.tolist()) for row in chosen]
+    return ExtractionResult(float((right == steps).float().mean()), float(right.float().mean()), len(windows), completions)

@@ -58,16 +58,20 @@ def test_extraction_rate_counts_exact_greedy_completions():
             logits.scatter_(-1, idx.roll(2, dims=1)[..., None], 10.0)   # position t -> token t-2 = next one's t-3
             return logits, None
 
-        generate = MiniGPT.generate
-        _check_idx = lambda self, idx, name="idx": None  # noqa: E731
+        def _check_idx(self, idx, name="idx"):
+            pass
 
     model = Copier()
     result = extraction_rate(model, tokenizer, [("abcabc", "abc"), ("cabcab", "cab")])
     assert result.rate == 1.0 and result.mean_chars == 3.0 and result.completions == ["abc", "cab"]
     wrong = extraction_rate(model, tokenizer, [("abcabc", "acc"), ("abcabc", "cbc")])
     assert wrong.rate == 0.0 and wrong.mean_chars == 0.5            # 1 right char, then 0
+    free = MiniGPT.generate(model, torch.tensor([tokenizer.encode("abcabc")]), 3, temperature=0)
+    assert tokenizer.decode(free[0, 6:].tolist()) == result.completions[0]   # = free greedy decoding
     with pytest.raises(ValueError, match="same length"):
         extraction_rate(model, tokenizer, [("abc", "a"), ("ab", "a")])
+    with pytest.raises(ValueError, match="do not fit in block_size 32"):
+        extraction_rate(model, tokenizer, [("abc" * 11, "abc")])
     with pytest.raises(ValueError, match="no windows"):
         extraction_rate(model, tokenizer, [])
 
