@@ -525,12 +525,32 @@ def check_association(fn: Callable) -> None:
 # ----------------------------------------------------------------------------------------------
 # Lesson 07: fine-tuning
 
+_PREDICTIONS["07.p1"] = (
+    "Raise the decision threshold of a binary classifier from 0.5 to 0.55 on the same examples. Then",
+    {"a": "precision and recall both rise", "b": "recall falls (or stays); precision usually rises",
+     "c": "precision falls, recall rises"},
+    "b",
+    "a higher threshold calls fewer examples positive. Every example it still calls positive was called positive "
+    "before, so recall (found / all positives) cannot grow; the ones it drops are the least sure, more often "
+    "wrong, so precision usually rises. Only precision can move either way: on few examples it may dip.",
+)
+_SOLUTIONS["07.1"] = '''def binary_metrics(tp, fp, fn, tn):
+    precision, recall = tp / (tp + fp), tp / (tp + fn)
+    return {"accuracy": (tp + tn) / (tp + fp + fn + tn), "precision": precision, "recall": recall,
+            "f1": 2 * precision * recall / (precision + recall)}
+'''
+_SOLUTIONS["07.2"] = '''def padded_tokens(lengths, batch_size, max_length):
+    batches = [lengths[i:i + batch_size] for i in range(0, len(lengths), batch_size)]
+    return len(lengths) * max_length, sum(len(b) * max(b) for b in batches)
+'''
+
 
 def check_binary_metrics(fn: Callable) -> None:
     """``fn(tp, fp, fn, tn)`` -> dict of accuracy, precision, recall, f1 (checked against scikit-learn)."""
     from .finetune import classification_metrics
 
-    hint = "precision = tp / (tp + fp), recall = tp / (tp + fn), f1 = 2 p r / (p + r), accuracy = correct / all"
+    hint = ("every metric is a ratio of confusion-matrix cells: which cells were called positive? which are "
+            "truly positive? F1 is the harmonic mean of precision and recall, not the arithmetic one")
     with _exercise("binary metrics from a confusion matrix", hint):
         for tp, fp, fn_, tn in ((40, 10, 5, 45), (3, 1, 7, 89), (12, 12, 12, 12)):
             labels = [1] * tp + [0] * fp + [1] * fn_ + [0] * tn
@@ -549,7 +569,8 @@ def check_binary_metrics(fn: Callable) -> None:
 
 def check_padded_tokens(fn: Callable) -> None:
     """``fn(lengths, batch_size, max_length)`` -> (tokens padded to max_length, tokens padded per batch)."""
-    hint = "max_length padding: every example costs max_length; dynamic: each batch costs len(batch) * its longest"
+    hint = ("with max_length padding every example costs the same; with dynamic padding each batch is a "
+            "rectangle as wide as one of its members -- which one? The last batch may be short")
     with _exercise("tokens with max-length vs dynamic padding", hint):
         for lengths, bs, ml in (([5, 9, 3, 7], 2, 16), ([12, 4, 4, 4, 30], 3, 32), ([8], 4, 8)):
             got = _call(fn, list(lengths), bs, ml)

@@ -15,6 +15,9 @@ def setup_notebook(seed: int = 0) -> torch.device:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # no fork warnings from tokenizers
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    # torch's DataLoader warns on every CPU-only run that Trainer's default pin_memory=True does nothing
+    warnings.filterwarnings("ignore", message=".*'pin_memory' argument is set as true but no accelerator",
+                            category=UserWarning)
     try:
         import transformers
 
