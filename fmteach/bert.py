@@ -22,11 +22,17 @@ from .profile import by_profile
 
 __all__ = [
     "BertConfig",
+    "logits_of",
     "BertEncoderOutput",
     "MiniBertModel",
     "MiniBertForMaskedLM",
     "MiniBertForSequenceClassification",
 ]
+
+
+def logits_of(output) -> torch.Tensor:
+    """Our models return ``(logits, loss, ...)``; Hugging Face models an object with ``.logits``."""
+    return output.logits if hasattr(output, "logits") else output[0]
 
 
 @dataclass(frozen=True)

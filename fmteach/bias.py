@@ -4,7 +4,7 @@
   :func:`prior_normalized_gender_bias` (Kurita et al., 2019: the same ratio minus the model's
   prior, the ratio when the occupation is masked too);
 * embeddings -- :func:`embedding_association` (WEAT-style: cosine to male minus cosine to female
-  words) and :func:`plot_occupation_scores`.
+  words); :func:`fmteach.viz.plot_occupation_scores` draws either.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from .leakage import _texts
 __all__ = [
     "DEFAULT_OCCUPATIONS", "DEFAULT_TEMPLATES", "MALE_WORDS", "FEMALE_WORDS",
     "fill_mask_gender_bias", "prior_normalized_gender_bias", "association_scores", "embedding_association",
-    "plot_occupation_scores",
 ]
 
 DEFAULT_OCCUPATIONS = ("nurse", "secretary", "receptionist", "librarian", "hairdresser", "housekeeper", "dancer",
@@ -85,7 +84,7 @@ def _target_ids(tokenizer, targets) -> list[int]:
 @torch.no_grad()
 def _first_mask_log_ratio(mlm, tokenizer, texts: list[str], ids: list[int]) -> torch.Tensor:
     """``log P(ids[0]) - log P(ids[1])`` at the first mask token of each text -> ``(N,)``."""
-    from .mlm import logits_of
+    from .bert import logits_of
 
     device = next(mlm.parameters()).device
     enc = tokenizer(texts, padding=True, return_tensors="pt")
@@ -153,26 +152,5 @@ def embedding_association(embed_fn: Callable[[list[str]], torch.Tensor], occupat
     o, m = len(occupations), len(male)
     scores = association_scores(vectors[:o], vectors[o:o + m], vectors[o + m:])
     return dict(zip(occupations, scores.tolist()))
-
-
-def plot_occupation_scores(scores: dict[str, float], *, ax=None, title: str = "", xlabel: str = "",
-                           labels: tuple[str, str] = ("she", "he"), zero_is_neutral: bool = True, xlim=None):
-    """Horizontal bars, one per occupation, sorted; negative (``labels[0]``) left, positive right.
-    ``zero_is_neutral=False`` draws every bar in one colour (for a score whose 0 means nothing,
-    e.g. an embedding association); ``xlim`` fixes the x-scale (use one for panels compared)."""
-    import matplotlib.pyplot as plt
-
-    if not scores:
-        raise ValueError("no scores to plot")
-    names = sorted(scores, key=scores.get)
-    values = [scores[n] for n in names]
-    ax = ax or plt.subplots(figsize=(5.5, 0.28 * len(names) + 1.2))[1]
-    colors = ["tab:orange" if v < 0 else "tab:blue" for v in values] if zero_is_neutral else "tab:gray"
-    ax.barh(names, values, color=colors)
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set(title=title, xlabel=xlabel or f"← {labels[0]}   |   {labels[1]} →")
-    if xlim is not None:
-        ax.set_xlim(*xlim)
-    return ax
 
 

@@ -3,7 +3,7 @@
 The helpers live by idea: :mod:`fmteach.leakage` (duplicates, naive splits, memorisation) and
 :mod:`fmteach.bias` (fill-mask and embedding probes); this module re-exports their names (older
 notebooks import them from here) and holds the overfitting helpers (:func:`set_dropout`,
-:func:`plot_curves` around :func:`fmteach.finetune.finetune_loop`) and the compute estimate
+its curves are drawn by :func:`fmteach.viz.plot_accuracy_curves`) and the compute estimate
 (:func:`training_flops`: about 6 floating-point operations per parameter per training token).
 """
 
@@ -12,8 +12,7 @@ from __future__ import annotations
 import torch
 
 from .bias import (DEFAULT_OCCUPATIONS, DEFAULT_TEMPLATES, FEMALE_WORDS, MALE_WORDS, association_scores,
-                   embedding_association, fill_mask_gender_bias, plot_occupation_scores,
-                   prior_normalized_gender_bias)
+                   embedding_association, fill_mask_gender_bias, prior_normalized_gender_bias)
 from .leakage import (DuplicateReport, ExtractionResult, LeakageResult, extraction_rate, find_duplicates,
                       leakage_experiment, line_completion_windows, naive_split, nested_blocks, normalize_text,
                       text_classifier)
@@ -24,7 +23,7 @@ __all__ = [
     "text_classifier", "LeakageResult", "leakage_experiment",
     "line_completion_windows", "ExtractionResult", "extraction_rate",
     "fill_mask_gender_bias", "prior_normalized_gender_bias", "association_scores", "embedding_association",
-    "plot_occupation_scores", "set_dropout", "plot_curves",
+    "set_dropout",
     "training_flops", "BERT_BASE_PRETRAINING",
 ]
 
@@ -56,22 +55,3 @@ def set_dropout(model: torch.nn.Module, p: float) -> int:
     return len(modules)
 
 
-def plot_curves(histories: dict[str, list[dict]], *, axes=None):
-    """Per run (name -> ``LoopResult.history``): train (dashed) and validation (solid) accuracy per
-    epoch, and the validation loss. Train accuracy needs ``track_train_accuracy=True``."""
-    import matplotlib.pyplot as plt
-
-    if axes is None:
-        axes = plt.subplots(1, 2, figsize=(11, 3.8))[1]
-    for (name, history), color in zip(histories.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
-        if not history or "train_accuracy" not in history[0]:
-            raise ValueError(f"run {name!r} has no train_accuracy: use finetune_loop(..., track_train_accuracy=True)")
-        epochs = [row["epoch"] for row in history]
-        axes[0].plot(epochs, [row["train_accuracy"] for row in history], "--", color=color, label=f"{name}: train")
-        axes[0].plot(epochs, [row["eval_accuracy"] for row in history], "-o", color=color, label=f"{name}: validation")
-        axes[1].plot(epochs, [row["eval_loss"] for row in history], "-o", color=color, label=name)
-    axes[0].set(xlabel="epoch", ylabel="accuracy", title="train vs validation accuracy")
-    axes[1].set(xlabel="epoch", ylabel="cross-entropy", title="validation loss")
-    for ax in axes:
-        ax.legend(fontsize=8)
-    return axes

@@ -191,7 +191,7 @@ def cloze_scores(mlm, tokenizer, texts: Sequence[str], *, template: str, verbali
 
     Works for our :class:`~fmteach.bert.MiniBertForMaskedLM` and any Hugging Face masked LM.
     """
-    from .mlm import logits_of
+    from .bert import logits_of
 
     if "{text}" not in template or "[MASK]" not in template:
         raise ValueError(f"template must contain '{{text}}' and '[MASK]', got {template!r}")

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .assets import TextClassificationData, TextSplit, pretrained_bert
-from .mlm import logits_of  # one helper for our models' tuples and HF outputs
+from .bert import logits_of  # one helper for our models' tuples and HF outputs
 from .profile import autocast_dtype, by_profile, get_device, get_profile, set_seed
 from .progress import progress_bar, progress_enabled
 

@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerFast
 
 from .assets import cache_dir, load_shakespeare
 from .lm_data import DEFAULT_VAL_PLAYS
+from .bert import logits_of
 from .masks import IGNORE_INDEX, mask_tokens_for_mlm
 
 __all__ = ["SPECIAL_TOKENS", "learn_wordpiece_vocab", "train_wordpiece_tokenizer", "load_wordpiece_tokenizer",
@@ -236,11 +237,6 @@ def mlm_metrics(model, batches: list[dict]) -> dict:
     model.train(was_training)
     loss = total_loss / count
     return {"mlm_loss": loss, "mlm_accuracy": correct / count, "perplexity": math.exp(loss)}
-
-
-def logits_of(output) -> torch.Tensor:
-    """Our models return ``(logits, loss, ...)``; Hugging Face models an object with ``.logits``."""
-    return output.logits if hasattr(output, "logits") else output[0]
 
 
 @torch.no_grad()

@@ -113,25 +113,6 @@ def load_mini_bert_mlm(profile: str | None = None, *, progress: bool | None = No
     return model.eval(), tokenizer
 
 
-def plot_curves(history: list[dict], path=None):
-    import matplotlib.pyplot as plt
-
-    steps = [h["step"] for h in history]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
-    axes[0].plot(steps, [h["train_loss"] for h in history], "o-", label="train (masked tokens)")
-    axes[0].plot(steps, [h["mlm_loss"] for h in history], "s-", label="held-out plays")
-    axes[0].set(xlabel="step", ylabel="cross-entropy", title="MLM loss")
-    axes[0].legend()
-    axes[1].plot(steps, [h["mlm_accuracy"] for h in history], "s-", color="C2")
-    axes[1].set(xlabel="step", ylabel="accuracy", title="masked-token accuracy (held out)")
-    axes[2].plot(steps, [h["perplexity"] for h in history], "s-", color="C3")
-    axes[2].set(xlabel="step", ylabel="perplexity", yscale="log", title="perplexity (held out)")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-    return fig
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default=None)
@@ -161,6 +142,8 @@ def main(argv=None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+
+    from .viz.curves import plot_mlm_curves
     from dataclasses import replace
 
     rank, world, device = setup_distributed()
@@ -191,7 +174,7 @@ def main(argv=None) -> None:
                    "most_frequent_token_accuracy": baseline, "final": result.history[-1] if result.history else None,
                    "out_of_time": result.out_of_time, "max_steps": recipe.train.max_steps}
         (out / "history.json").write_text(json.dumps({"summary": summary, "history": result.history}, indent=1))
-        plot_curves(result.history, out / "curves.png")
+        plot_mlm_curves(result.history, out / "curves.png")
         print(json.dumps(summary, indent=1))
         append_jsonl(jsonl, {"event": "final", "device": str(device), **summary})
     cleanup_distributed()

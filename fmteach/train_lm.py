@@ -24,7 +24,7 @@ from .profile import PROFILES, get_profile
 from .train import (CHECKPOINT_NAME, TrainConfig, TrainResult, append_jsonl, cleanup_distributed, setup_distributed,
                     train)
 
-__all__ = ["main", "load_trained", "plot_losses"]
+__all__ = ["main", "load_trained"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,30 +48,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.max_seconds is not None and args.max_seconds <= 0:
         parser.error(f"--max-seconds must be positive, got {args.max_seconds}")
     return args
-
-
-def plot_losses(result: TrainResult, path: str | Path | None = None, baseline: float | None = None,
-                title: str = "MiniGPT"):
-    """Loss curves (every step's training loss, evaluated train/val losses, the baseline); saved to ``path``.
-
-    Returns the matplotlib Figure (no pyplot, so no window and no global state)."""
-    from matplotlib.figure import Figure  # the object API needs no GUI backend (Agg by default)
-
-    fig = Figure(figsize=(7, 4), dpi=120)
-    ax = fig.subplots()
-    ax.plot(range(len(result.step_losses)), result.step_losses, color="0.75", lw=0.8, label="training loss (per step)")
-    steps = [h["step"] for h in result.history]
-    ax.plot(steps, [h["train_loss"] for h in result.history], "o-", label="train (evaluated)")
-    ax.plot(steps, [h["val_loss"] for h in result.history], "o-", label="validation (held-out plays)")
-    if baseline is not None:
-        ax.axhline(baseline, ls="--", color="k", lw=1, label=f"unigram baseline {baseline:.2f}")
-    ax.set(xlabel="optimizer step", ylabel="cross-entropy (nats / char)", title=title)
-    ax.set_ylim(top=max(4.6, baseline or 0) + 0.1)
-    ax.legend()
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path)
-    return fig
 
 
 def load_trained(out_dir: str | Path, device: torch.device | str = "cpu") -> tuple[MiniGPT, CharTokenizer, dict]:
@@ -128,7 +104,9 @@ def main(argv: list[str] | None = None) -> dict:
             "history": result.history, "step_losses": result.step_losses,
         }
         (out / "history.json").write_text(json.dumps(summary, indent=1))
-        plot_losses(result, out / "loss_curve.png", baseline, title=f"MiniGPT, {profile} profile")
+        from .viz.curves import plot_lm_losses
+
+        plot_lm_losses(result, out / "loss_curve.png", baseline, title=f"MiniGPT, {profile} profile")
         if args.sample_chars > 0:
             generator = torch.Generator(device=device).manual_seed(args.seed)
             start = torch.tensor([data.tokenizer.encode("\n")], device=device)

@@ -13,9 +13,9 @@ from fmteach import exercises
 from fmteach.assets import DATASETS, TextSplit, load_text_classification
 from fmteach.bert import BertConfig, MiniBertForMaskedLM
 from fmteach.challenges import (association_scores, embedding_association, fill_mask_gender_bias, find_duplicates,
-                                leakage_experiment, naive_split, normalize_text, plot_curves, plot_occupation_scores,
-                                set_dropout)
+                                leakage_experiment, naive_split, normalize_text, set_dropout)
 from fmteach.mlm import train_wordpiece_tokenizer
+from fmteach.viz import plot_accuracy_curves, plot_occupation_scores
 
 
 def test_normalize_text():
@@ -148,10 +148,10 @@ def test_plots_and_set_dropout():
     ax = plot_occupation_scores({"nurse": -1.0, "pilot": 0.5, "cook": 0.1})
     assert [t.get_text() for t in ax.get_yticklabels()] == ["nurse", "cook", "pilot"]
     history = [{"epoch": e, "train_accuracy": 0.5 + e / 10, "eval_accuracy": 0.6, "eval_loss": 0.7} for e in (1, 2)]
-    axes = plot_curves({"plain": history})
+    axes = plot_accuracy_curves({"plain": history})
     assert len(axes[0].lines) == 2 and len(axes[1].lines) == 1
     with pytest.raises(ValueError, match="track_train_accuracy=True"):
-        plot_curves({"plain": [{"epoch": 1, "eval_accuracy": 0.5, "eval_loss": 1.0}]})
+        plot_accuracy_curves({"plain": [{"epoch": 1, "eval_accuracy": 0.5, "eval_loss": 1.0}]})
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.1), torch.nn.Dropout(0.2))
     assert set_dropout(model, 0.3) == 2 and all(m.p == 0.3 for m in model if isinstance(m, torch.nn.Dropout))
     with pytest.raises(ValueError, match=r"dropout probability must be in \[0, 1\)"):

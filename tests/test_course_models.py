@@ -20,7 +20,7 @@ def minigpt():
 
 @pytest.fixture(scope="module")
 def minibert():
-    return assets.course_model("minibert-shakespeare")  # the re-export in fmteach.assets
+    return course_model("minibert-shakespeare")
 
 
 @pytest.mark.parametrize("name", list(COURSE_MODELS))

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from fmteach.bert import BertConfig, MiniBertForMaskedLM
-from fmteach.bias import fill_mask_gender_bias, plot_occupation_scores, prior_normalized_gender_bias
+from fmteach.bias import fill_mask_gender_bias, prior_normalized_gender_bias
+from fmteach.viz import plot_occupation_scores
 from fmteach.challenges import BERT_BASE_PRETRAINING, training_flops
 from fmteach.leakage import extraction_rate, line_completion_windows, nested_blocks
 from fmteach.lm_data import CharTokenizer

@@ -1,0 +1,101 @@
+"""Training curves and score bars: one plotting helper per kind of result, each named once.
+
+* :func:`plot_lm_losses` — a language model's losses (``fmteach.train.train``; lesson 04, ``train_lm``);
+* :func:`plot_mlm_curves` — MLM pre-training (``fmteach.pretrain_mlm.pretrain``; lesson 05);
+* :func:`plot_accuracy_curves` — fine-tuning runs side by side (``finetune_loop``; lesson 09);
+* :func:`plot_occupation_scores` — one bar per occupation (``fmteach.bias``; lesson 09).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["plot_accuracy_curves", "plot_lm_losses", "plot_mlm_curves", "plot_occupation_scores"]
+
+
+def plot_lm_losses(result, path: str | Path | None = None, baseline: float | None = None,
+                title: str = "MiniGPT"):
+    """A language model's loss curves from a :class:`fmteach.train.TrainResult` 
+    (every step's training loss, evaluated train/val losses, the baseline); saved to ``path``.
+
+    Returns the matplotlib Figure (no pyplot, so no window and no global state)."""
+    from matplotlib.figure import Figure  # the object API needs no GUI backend (Agg by default)
+
+    fig = Figure(figsize=(7, 4), dpi=120)
+    ax = fig.subplots()
+    ax.plot(range(len(result.step_losses)), result.step_losses, color="0.75", lw=0.8, label="training loss (per step)")
+    steps = [h["step"] for h in result.history]
+    ax.plot(steps, [h["train_loss"] for h in result.history], "o-", label="train (evaluated)")
+    ax.plot(steps, [h["val_loss"] for h in result.history], "o-", label="validation (held-out plays)")
+    if baseline is not None:
+        ax.axhline(baseline, ls="--", color="k", lw=1, label=f"unigram baseline {baseline:.2f}")
+    ax.set(xlabel="optimizer step", ylabel="cross-entropy (nats / char)", title=title)
+    ax.set_ylim(top=max(4.6, baseline or 0) + 0.1)
+    ax.legend()
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path)
+    return fig
+
+
+def plot_mlm_curves(history: list[dict], path=None):
+    """MLM pre-training curves from ``pretrain``'s history: loss (train and held out), masked-token
+    accuracy and perplexity per evaluation step; saved to ``path`` when given."""
+    import matplotlib.pyplot as plt
+
+    steps = [h["step"] for h in history]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+    axes[0].plot(steps, [h["train_loss"] for h in history], "o-", label="train (masked tokens)")
+    axes[0].plot(steps, [h["mlm_loss"] for h in history], "s-", label="held-out plays")
+    axes[0].set(xlabel="step", ylabel="cross-entropy", title="MLM loss")
+    axes[0].legend()
+    axes[1].plot(steps, [h["mlm_accuracy"] for h in history], "s-", color="C2")
+    axes[1].set(xlabel="step", ylabel="accuracy", title="masked-token accuracy (held out)")
+    axes[2].plot(steps, [h["perplexity"] for h in history], "s-", color="C3")
+    axes[2].set(xlabel="step", ylabel="perplexity", yscale="log", title="perplexity (held out)")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+def plot_accuracy_curves(histories: dict[str, list[dict]], *, axes=None):
+    """Per run (name -> ``LoopResult.history``): train (dashed) and validation (solid) accuracy per
+    epoch, and the validation loss. Train accuracy needs ``track_train_accuracy=True``."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        axes = plt.subplots(1, 2, figsize=(11, 3.8))[1]
+    for (name, history), color in zip(histories.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+        if not history or "train_accuracy" not in history[0]:
+            raise ValueError(f"run {name!r} has no train_accuracy: use finetune_loop(..., track_train_accuracy=True)")
+        epochs = [row["epoch"] for row in history]
+        axes[0].plot(epochs, [row["train_accuracy"] for row in history], "--", color=color, label=f"{name}: train")
+        axes[0].plot(epochs, [row["eval_accuracy"] for row in history], "-o", color=color, label=f"{name}: validation")
+        axes[1].plot(epochs, [row["eval_loss"] for row in history], "-o", color=color, label=name)
+    axes[0].set(xlabel="epoch", ylabel="accuracy", title="train vs validation accuracy")
+    axes[1].set(xlabel="epoch", ylabel="cross-entropy", title="validation loss")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    return axes
+
+
+def plot_occupation_scores(scores: dict[str, float], *, ax=None, title: str = "", xlabel: str = "",
+                           labels: tuple[str, str] = ("she", "he"), zero_is_neutral: bool = True, xlim=None):
+    """Horizontal bars, one per occupation, sorted; negative (``labels[0]``) left, positive right.
+    ``zero_is_neutral=False`` draws every bar in one colour (for a score whose 0 means nothing,
+    e.g. an embedding association); ``xlim`` fixes the x-scale (use one for panels compared)."""
+    import matplotlib.pyplot as plt
+
+    if not scores:
+        raise ValueError("no scores to plot")
+    names = sorted(scores, key=scores.get)
+    values = [scores[n] for n in names]
+    ax = ax or plt.subplots(figsize=(5.5, 0.28 * len(names) + 1.2))[1]
+    colors = ["tab:orange" if v < 0 else "tab:blue" for v in values] if zero_is_neutral else "tab:gray"
+    ax.barh(names, values, color=colors)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set(title=title, xlabel=xlabel or f"← {labels[0]}   |   {labels[1]} →")
+    if xlim is not None:
+        ax.set_xlim(*xlim)
+    return ax
