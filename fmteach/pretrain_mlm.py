@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 from .bert import BertConfig, MiniBertForMaskedLM
 from .mlm import MLMData, mlm_metrics, train_wordpiece_tokenizer
-from .profile import by_profile, get_device, get_profile, set_seed
+from .profile import DEFAULT_SEED, by_profile, get_device, get_profile, set_seed
 from .train import TrainConfig, TrainResult, append_jsonl, cleanup_distributed, setup_distributed, train
 
 __all__ = ["MLMRecipe", "pretrain", "load_mini_bert_mlm", "masked_loss_fn", "main"]
@@ -27,7 +27,7 @@ __all__ = ["MLMRecipe", "pretrain", "load_mini_bert_mlm", "masked_loss_fn", "mai
 
 @dataclass(frozen=True)
 class MLMRecipe:
-    """Everything that sizes a pretraining run; ``MLMRecipe.for_profile()`` picks the preset."""
+    """Everything that sizes a pretraining run; ``MLMRecipe.from_profile()`` picks the preset."""
 
     bert: BertConfig
     train: TrainConfig
@@ -36,28 +36,31 @@ class MLMRecipe:
     val_rows: int = 256
 
     @classmethod
-    def for_profile(cls, profile: str | None = None) -> MLMRecipe:
-        profile = profile or get_profile()
-        vocab = 8000
+    def from_profile(cls, profile: str | None = None, **overrides) -> MLMRecipe:
+        """The preset of ``profile`` (default ``$FMTEACH_PROFILE``), built from the configs' own presets
+        (``BertConfig.smoke`` ..., ``TrainConfig.smoke`` ...) with what pretraining changes;
+        ``overrides`` replace fields of the recipe (``MLMRecipe.from_profile("cpu", seq_len=64)``)."""
+        profile = get_profile() if profile is None else profile
+        vocab = overrides.get("vocab_size", 8000)
+        no_dropout = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
         bert = by_profile(
-            smoke=BertConfig.smoke(vocab, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0),
-            cpu=BertConfig.cpu(vocab, hidden_size=128, intermediate_size=512, hidden_dropout_prob=0.0,
-                               attention_probs_dropout_prob=0.0),
-            gpu=BertConfig.gpu(vocab),
+            smoke=lambda: BertConfig.smoke(vocab, **no_dropout),
+            cpu=lambda: BertConfig.cpu(vocab, hidden_size=128, intermediate_size=512, **no_dropout),
+            gpu=lambda: BertConfig.gpu(vocab),
             profile=profile,
-        )
+        )()
+        mlm = dict(eval_iters=1, eval_batch_size=None, weight_decay=0.01, seed=DEFAULT_SEED)  # held-out rows: val_rows
         train_cfg = by_profile(
-            smoke=TrainConfig(max_steps=400, batch_size=32, learning_rate=3e-3, min_lr=3e-4, warmup_steps=30,
-                              eval_interval=100, eval_iters=1, weight_decay=0.01, seed=0),
-            cpu=TrainConfig(max_steps=3000, batch_size=32, learning_rate=1e-3, min_lr=1e-4, warmup_steps=100,
-                            eval_interval=500, eval_iters=1, weight_decay=0.01, seed=0),
-            gpu=TrainConfig(max_steps=6000, batch_size=256, learning_rate=1e-3, min_lr=5e-5, warmup_steps=300,
-                            eval_interval=500, eval_iters=1, weight_decay=0.01, seed=0, log_interval=50),
+            smoke=lambda: TrainConfig.smoke(max_steps=400, learning_rate=3e-3, min_lr=3e-4, warmup_steps=30, **mlm),
+            cpu=lambda: TrainConfig.cpu(max_steps=3000, batch_size=32, learning_rate=1e-3, min_lr=1e-4,
+                                        eval_interval=500, **mlm),
+            gpu=lambda: TrainConfig.gpu(max_steps=6000, batch_size=256, min_lr=5e-5, warmup_steps=300,
+                                        eval_interval=500, **mlm),
             profile=profile,
-        )
-        seq_len = by_profile(smoke=32, cpu=32, gpu=128, profile=profile)
-        return cls(bert=bert, train=train_cfg, seq_len=seq_len, vocab_size=vocab,
-                   val_rows=by_profile(smoke=128, cpu=512, gpu=1024, profile=profile))
+        )()
+        recipe = cls(bert=bert, train=train_cfg, seq_len=by_profile(smoke=32, cpu=32, gpu=128, profile=profile),
+                     vocab_size=vocab, val_rows=by_profile(smoke=128, cpu=512, gpu=1024, profile=profile))
+        return replace(recipe, **overrides)
 
 
 def masked_loss_fn(model, batch) -> torch.Tensor:
@@ -96,7 +99,7 @@ def load_mini_bert_mlm(profile: str | None = None, *, progress: bool | None = No
 
     from .assets import cache_dir
 
-    recipe = MLMRecipe.for_profile(profile)
+    recipe = MLMRecipe.from_profile(profile)
     key = hashlib.sha256(repr(recipe).encode()).hexdigest()[:12]
     path = cache_dir() / f"mini-bert-mlm-{profile or get_profile()}-{key}.pt"
     tokenizer = train_wordpiece_tokenizer(recipe.vocab_size)
@@ -147,7 +150,7 @@ def main(argv=None) -> None:
     from dataclasses import replace
 
     rank, world, device = setup_distributed()
-    recipe = MLMRecipe.for_profile(args.profile)
+    recipe = MLMRecipe.from_profile(args.profile)
     if args.max_steps:
         recipe = replace(recipe, train=replace(recipe.train, max_steps=args.max_steps))
     if args.checkpoint_interval:

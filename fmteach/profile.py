@@ -11,8 +11,10 @@ Unset, the profile follows the hardware: ``gpu`` when CUDA is available, else ``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +22,7 @@ import torch
 
 PROFILES = ("smoke", "cpu", "gpu")
 PROFILE_ENV = "FMTEACH_PROFILE"
+DEFAULT_SEED = 0  # every ``seed=`` argument of the package defaults to this
 
 
 def get_profile() -> str:
@@ -121,6 +124,18 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """``with seeded(seed):`` draws torch's random numbers (weights, dropout masks) from ``seed``
+    inside the block and gives back the caller's RNG state after it, on the CPU and every CUDA
+    device. Library functions seed this way, so a call never reseeds the caller's global RNG."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else []):
+        torch.manual_seed(seed)
+        yield
 
 
 def describe_environment() -> str:

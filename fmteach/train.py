@@ -25,6 +25,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from .optim import decay_parameter_groups
 from .profile import autocast_dtype, by_profile
 from .progress import progress_enabled
 
@@ -162,11 +163,7 @@ def _batch_rows(batch) -> int:
 
 
 def _make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-    ]
+    groups = decay_parameter_groups(model, config.weight_decay)
     fused = {"fused": True} if device.type == "cuda" else {}  # one kernel for all parameters
     return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas, **fused)
 

@@ -53,7 +53,7 @@ def test_minibert_heldout_accuracy(minibert):
     from fmteach.mlm import MLMData, mlm_metrics
     from fmteach.pretrain_mlm import MLMRecipe
 
-    recipe = MLMRecipe.for_profile("cpu")
+    recipe = MLMRecipe.from_profile("cpu")
     data = MLMData.from_shakespeare(minibert.tokenizer, seq_len=recipe.seq_len)
     batches = data.validation_batches(n_rows=recipe.val_rows)
     accuracy = mlm_metrics(minibert.model, batches)["mlm_accuracy"]

@@ -40,7 +40,7 @@ def gpu_runs() -> dict[str, tuple[str, MemoryEstimate]]:
         f"batch {gpt_train.batch_size} × {gpt.block_size} characters", estimate_training_memory(
             _n_params(lambda: MiniGPT(gpt)), batch_size=gpt_train.batch_size, seq_len=gpt.block_size,
             n_layer=gpt.n_layer, hidden=gpt.n_embd, n_heads=gpt.n_head, vocab_size=gpt.vocab_size))
-    mlm = MLMRecipe.for_profile("gpu")
+    mlm = MLMRecipe.from_profile("gpu")
     runs["mini-BERT MLM (lesson 05)"] = (
         f"batch {mlm.train.batch_size} × {mlm.seq_len} tokens", estimate_training_memory(
             _n_params(lambda: MiniBertForMaskedLM(mlm.bert)), batch_size=mlm.train.batch_size, seq_len=mlm.seq_len,

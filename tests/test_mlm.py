@@ -75,7 +75,7 @@ def test_fill_mask_for_our_model_and_hugging_face(tokenizer):
 
 
 def test_short_pretraining_beats_the_untrained_model(data):
-    recipe = MLMRecipe.for_profile("smoke")
+    recipe = MLMRecipe.from_profile("smoke")
     from dataclasses import replace
 
     recipe = replace(recipe, train=replace(recipe.train, max_steps=60, eval_interval=60), val_rows=64)

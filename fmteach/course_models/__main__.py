@@ -79,7 +79,7 @@ def _export_minibert(run: Path, folder: Path) -> tuple[dict, dict]:
     model = MiniBertForMaskedLM(BertConfig(**ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
     model.eval()
-    recipe = MLMRecipe.for_profile(history["summary"]["profile"])
+    recipe = MLMRecipe.from_profile(history["summary"]["profile"])
     tokenizer = train_wordpiece_tokenizer(recipe.vocab_size)
     _save_weights(model, folder / WEIGHTS)
     (folder / CONFIG).write_text(json.dumps(asdict(model.config), indent=1) + "\n")
