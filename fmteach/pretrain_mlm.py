@@ -19,7 +19,8 @@ import torch
 
 from .bert import BertConfig, MiniBertForMaskedLM
 from .mlm import MLMData, mlm_metrics, train_wordpiece_tokenizer
-from .profile import DEFAULT_SEED, by_profile, get_device, get_profile, set_seed
+from ._io import CheckpointError, atomic_write
+from .profile import DEFAULT_SEED, PROFILES, by_profile, get_device, get_profile, seeded
 from .train import TrainConfig, TrainResult, append_jsonl, cleanup_distributed, setup_distributed, train
 
 __all__ = ["MLMRecipe", "pretrain", "load_mini_bert_mlm", "masked_loss_fn", "main"]
@@ -79,8 +80,8 @@ def pretrain(recipe: MLMRecipe, *, data: MLMData | None = None, model: MiniBertF
     if data is None:
         data = MLMData.from_shakespeare(train_wordpiece_tokenizer(recipe.vocab_size), seq_len=recipe.seq_len)
     if model is None:
-        set_seed(recipe.train.seed)
-        model = MiniBertForMaskedLM(recipe.bert)
+        with seeded(recipe.train.seed):  # the initial weights; the caller's RNG is left as it was
+            model = MiniBertForMaskedLM(recipe.bert)
     model.to(device)
     val_batches = data.validation_batches(n_rows=recipe.val_rows)
     result = train(model, data.batch_fn(device), recipe.train, loss_fn=masked_loss_fn,
@@ -92,33 +93,37 @@ def pretrain(recipe: MLMRecipe, *, data: MLMData | None = None, model: MiniBertF
 
 def load_mini_bert_mlm(profile: str | None = None, *, progress: bool | None = None):
     """``(model, tokenizer)``: lesson 05's mini-BERT pretrained with the profile's recipe, trained
-    once and then kept in ``data/cache`` (later lessons reuse it: cloze prompts, bias probes,
-    fine-tuning from our own pretraining). The file name holds a hash of the recipe, so a changed
-    recipe trains afresh. Runs on the CPU-or-GPU device; returned on the CPU in eval mode."""
+    once and then kept in the cache folder as safetensors (later lessons reuse it: cloze prompts,
+    bias probes, fine-tuning from our own pretraining). The file name holds a hash of the recipe, so
+    a changed recipe trains afresh. Trains on the best device; returned on the CPU in eval mode."""
     import hashlib
+
+    from safetensors.torch import load_model, save_model
 
     from .assets import cache_dir
 
+    profile = get_profile() if profile is None else profile
     recipe = MLMRecipe.from_profile(profile)
     key = hashlib.sha256(repr(recipe).encode()).hexdigest()[:12]
-    path = cache_dir() / f"mini-bert-mlm-{profile or get_profile()}-{key}.pt"
+    path = cache_dir() / f"mini-bert-mlm-{profile}-{key}.safetensors"
     tokenizer = train_wordpiece_tokenizer(recipe.vocab_size)
     if path.exists():
-        set_seed(recipe.train.seed)
         model = MiniBertForMaskedLM(recipe.bert)
-        model.load_state_dict(torch.load(path, map_location="cpu"))
+        try:
+            load_model(model, path)  # handles the tied decoder/embedding weights
+        except Exception as err:  # truncated, foreign or from another model: say which file and what to do
+            raise CheckpointError(f"{path} is not a mini-BERT of the {profile!r} recipe ({type(err).__name__}: "
+                                  f"{str(err).splitlines()[0][:200]}); delete it to train afresh") from err
     else:
         model, _, _ = pretrain(recipe, progress=progress)
         model.to("cpu")
-        tmp = path.with_suffix(".tmp")
-        torch.save(model.state_dict(), tmp)
-        tmp.replace(path)
+        atomic_write(path, lambda tmp: save_model(model, str(tmp)))
     return model.eval(), tokenizer
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default=None)
+    parser.add_argument("--profile", choices=PROFILES, default=None)
     parser.add_argument("--out", required=True, help="folder for ckpt.pt, history.json, curves.png")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--max-steps", type=int, default=None)

@@ -138,6 +138,19 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def preserved_rng() -> Iterator[None]:
+    """Give back the caller's random state (torch on the CPU and every CUDA device, Python's ``random``,
+    NumPy's global RNG) when the block ends, whatever the block seeded or drew."""
+    py, npy = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else []):
+            yield
+    finally:
+        random.setstate(py)
+        np.random.set_state(npy)
+
+
 def describe_environment() -> str:
     """One line for a notebook's setup cell: profile, device and library versions."""
     device = get_device()

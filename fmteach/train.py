@@ -6,108 +6,37 @@ AdamW, warmup + cosine learning rate, gradient clipping and accumulation, 16-bit
 (bf16 where the GPU has it, else fp16 with a gradient scaler),
 optional ``torch.compile``, periodic evaluation, atomic checkpoints with exact resume, and
 DistributedDataParallel when launched with ``torchrun`` (gloo on CPU, nccl on GPU).
+
+:class:`TrainConfig` and :class:`TrainResult` live in :mod:`fmteach.train_config`, the process group
+and RNG capture in :mod:`fmteach.distributed`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import random
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, is_dataclass, replace
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from ._io import atomic_torch_save, flush_denormal, torch_load
+from .distributed import _rng_state, _set_rng_state, cleanup_distributed, setup_distributed
 from .optim import decay_parameter_groups
-from .profile import autocast_dtype, by_profile
+from .profile import autocast_dtype, preserved_rng
 from .progress import progress_enabled
+from .train_config import TrainConfig, TrainResult
 
 __all__ = ["TrainConfig", "TrainResult", "train", "model_loss", "setup_distributed", "cleanup_distributed",
            "CHECKPOINT_NAME", "append_jsonl"]
 
 CHECKPOINT_NAME = "ckpt.pt"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train. ``batch_size`` counts sequences per optimizer step, all processes and micro-steps together."""
-
-    max_steps: int = 2000
-    batch_size: int = 12
-    grad_accum_steps: int = 1  # micro-batches per optimizer step: same result, less memory
-    learning_rate: float = 1e-3
-    min_lr: float = 1e-4  # the cosine decays to this at max_steps
-    warmup_steps: int = 100
-    weight_decay: float = 0.1  # only on matrices (>= 2-D), never on biases and LayerNorm gains
-    betas: tuple[float, float] = (0.9, 0.99)
-    grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
-    eval_interval: int = 250
-    eval_iters: int = 20
-    eval_batch_size: int | None = None  # None: batch_size
-    log_interval: int = 10  # steps between copies of the loss to the host (a GPU sync)
-    checkpoint_interval: int = 0  # 0: a checkpoint only at the end of train()
-    seed: int = 1337
-    compile: bool = False
-    autocast: bool = True  # 16-bit autocast on CUDA (bf16, or fp16 + loss scaling on a T4); ignored on the CPU
-
-    def __post_init__(self):
-        for name in ("max_steps", "batch_size", "grad_accum_steps", "eval_interval", "eval_iters", "log_interval"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
-        if self.batch_size % self.grad_accum_steps:
-            raise ValueError(
-                f"batch_size={self.batch_size} is not divisible by grad_accum_steps={self.grad_accum_steps}"
-            )
-        if not 0 < self.min_lr <= self.learning_rate:
-            raise ValueError(f"need 0 < min_lr ({self.min_lr}) <= learning_rate ({self.learning_rate})")
-
-    # Presets of the character-level GPT lesson; other lessons override: TrainConfig.cpu(max_steps=500).
-    @classmethod
-    def smoke(cls, **overrides) -> TrainConfig:
-        base = cls(max_steps=300, batch_size=32, learning_rate=3e-3, min_lr=3e-4, warmup_steps=20,
-                   eval_interval=100, eval_iters=4, eval_batch_size=64)
-        return replace(base, **overrides)
-
-    @classmethod
-    def cpu(cls, **overrides) -> TrainConfig:
-        base = cls(max_steps=2000, batch_size=12, learning_rate=2e-3, min_lr=2e-4, warmup_steps=100,
-                   eval_interval=250, eval_iters=5, eval_batch_size=128)
-        return replace(base, **overrides)
-
-    @classmethod
-    def gpu(cls, **overrides) -> TrainConfig:
-        base = cls(max_steps=5000, batch_size=64, learning_rate=1e-3, min_lr=1e-4, warmup_steps=100,
-                   eval_interval=250, eval_iters=20, eval_batch_size=256, log_interval=50)
-        return replace(base, **overrides)
-
-    @classmethod
-    def from_profile(cls, profile: str | None = None, **overrides) -> TrainConfig:
-        return by_profile(smoke=cls.smoke, cpu=cls.cpu, gpu=cls.gpu, profile=profile)(**overrides)
-
-    def lr_at(self, step: int) -> float:
-        """Learning rate of optimizer step ``step`` (0-based): linear warmup, then cosine to ``min_lr``."""
-        if step < self.warmup_steps:
-            return self.learning_rate * (step + 1) / self.warmup_steps
-        progress = min(1.0, (step - self.warmup_steps) / max(1, self.max_steps - self.warmup_steps))
-        return self.min_lr + 0.5 * (self.learning_rate - self.min_lr) * (1.0 + math.cos(math.pi * progress))
-
-
-@dataclass
-class TrainResult:
-    """``history``: one dict per evaluation (step, lr, train_loss, val_loss, ...); ``step_losses[i]``: step i's loss."""
-
-    history: list[dict] = field(default_factory=list)
-    step_losses: list[float] = field(default_factory=list)
-    step: int = 0
-    seconds: float = 0.0
-    out_of_time: bool = False  # stopped by train(max_seconds=...) before config.max_steps
 
 
 def append_jsonl(path: str | os.PathLike | None, record: dict) -> None:
@@ -133,23 +62,6 @@ def model_loss(model: torch.nn.Module, batch) -> torch.Tensor:
     return loss
 
 
-def setup_distributed() -> tuple[int, int, torch.device]:
-    """``(rank, world_size, device)``; joins the process group when started by ``torchrun`` with several processes."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return (dist.get_rank(), dist.get_world_size(), device) if dist.is_initialized() else (0, 1, device)
-
-
-def cleanup_distributed() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
-
-
 def _slice(batch, start: int, stop: int):
     """Rows ``start:stop`` of every tensor of a batch (tuple, list or dict)."""
     if isinstance(batch, dict):
@@ -166,27 +78,6 @@ def _make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.d
     groups = decay_parameter_groups(model, config.weight_decay)
     fused = {"fused": True} if device.type == "cuda" else {}  # one kernel for all parameters
     return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas, **fused)
-
-
-def _rng_state(data_generator: torch.Generator) -> dict:
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "python": random.getstate(),
-        "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(cached)],  # lists: loadable with weights_only
-        "data": data_generator.get_state(),
-    }
-
-
-def _set_rng_state(state: dict, data_generator: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    random.setstate(state["python"])
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
-    data_generator.set_state(state["data"])
 
 
 def train(
@@ -214,159 +105,199 @@ def train(
     starts afresh if there is none). ``stop_at_step`` stops early without changing the learning-rate
     schedule (resume later). ``max_seconds`` is a wall-clock budget: once it is spent (checked every
     ``log_interval`` steps) training stops, evaluates, checkpoints and sets ``result.out_of_time``.
-    On the CPU this turns on ``torch.set_flush_denormal`` for the process.
+
+    Dropout masks are drawn from ``config.seed`` (plus the rank); the caller's random state (torch,
+    Python, NumPy) is given back unchanged when training ends, and flush-denormal (on the CPU) is on
+    for the loop only.
     """
-    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
-    device = next(model.parameters()).device
-    per_rank = config.batch_size // world
-    if config.batch_size % (world * config.grad_accum_steps):
-        raise ValueError(f"batch_size={config.batch_size} does not divide into {world} processes "
-                         f"x {config.grad_accum_steps} micro-steps")
-    micro = per_rank // config.grad_accum_steps
-    optimizer = _make_optimizer(model, config, device)
-    # The lambda (a function) is not saved in the scheduler's state dict; only its step count is.
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: config.lr_at(step) / config.learning_rate)
-    data_generator = torch.Generator().manual_seed(config.seed)  # the same on every rank: each takes its slice
-    result = TrainResult()
-    ckpt_path = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
-    state: dict = {}  # the checkpoint's, when resuming
-    if resume and ckpt_path is not None and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        result.history, result.step_losses, result.step = state["history"], state["step_losses"], state["step"]
-        _set_rng_state(state["rng"][rank if rank < len(state["rng"]) else 0], data_generator)
-    else:
-        torch.manual_seed(config.seed + rank)  # dropout masks: reproducible, and different on each rank
-    net = model
-    if world > 1:
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    ddp = net
-    if config.compile:
-        net = torch.compile(net)
-    if device.type == "cpu":
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if not callable(get_batch) or not callable(loss_fn):
+        raise TypeError("get_batch and loss_fn must be callables")
+    for name, value in (("stop_at_step", stop_at_step), ("max_seconds", max_seconds)):
+        if value is not None and (isinstance(value, bool) or value < 0):
+            raise ValueError(f"{name} must be None or >= 0, got {value!r}")
+    run = _Run(model, get_batch, config, loss_fn=loss_fn, eval_fn=eval_fn, on_eval=on_eval, out_dir=out_dir,
+               checkpoint_extra=checkpoint_extra)
+    with preserved_rng(), flush_denormal(run.device.type == "cpu"):
         # Adam's running averages of rarely-updated weights decay into subnormal floats, which x86
         # CPUs process up to 30x slower; flushing them to zero changes no result we can measure.
-        torch.set_flush_denormal(True)
-    amp_dtype = autocast_dtype(device) if config.autocast else None
-    amp = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
-    # fp16 gradients underflow: scale the loss up before backward, unscale before clipping; a step whose
-    # gradients overflowed is skipped and the scale lowered. Disabled (a no-op) for bf16 and float32.
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    if state.get("scaler"):
-        scaler.load_state_dict(state["scaler"])
-    eval_rows = config.eval_batch_size or config.batch_size
+        run.start(resume)
+        run.loop(stop_at_step, max_seconds, progress=progress, verbose=verbose)
+    return run.result
 
-    def all_mean(values: torch.Tensor) -> torch.Tensor:
-        if world > 1:
+
+class _Run:
+    """One call of :func:`train`, in named steps: ``start`` (fresh or resumed), ``loop`` (``step``,
+    ``evaluate``, ``save``). Local to this module: use :func:`train`."""
+
+    def __init__(self, model, get_batch, config: TrainConfig, *, loss_fn, eval_fn, on_eval, out_dir, checkpoint_extra):
+        self.model, self.get_batch, self.config = model, get_batch, config
+        self.loss_fn, self.eval_fn, self.on_eval, self.checkpoint_extra = loss_fn, eval_fn, on_eval, checkpoint_extra
+        self.rank, self.world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+        self.device = next(model.parameters()).device
+        if config.batch_size % (self.world * config.grad_accum_steps):
+            raise ValueError(f"batch_size={config.batch_size} does not divide into {self.world} processes "
+                             f"x {config.grad_accum_steps} micro-steps")
+        self.per_rank = config.batch_size // self.world
+        self.micro = self.per_rank // config.grad_accum_steps
+        self.optimizer = _make_optimizer(model, config, self.device)
+        # The lambda (a function) is not saved in the scheduler's state dict; only its step count is.
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: config.lr_at(step) / config.learning_rate)
+        self.data_generator = torch.Generator().manual_seed(config.seed)  # the same on every rank: each takes its slice
+        self.result = TrainResult()
+        self.ckpt_path = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
+        amp_dtype = autocast_dtype(self.device) if config.autocast else None
+        self.amp = torch.autocast(self.device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
+        # fp16 gradients underflow: scale the loss up before backward, unscale before clipping; a step whose
+        # gradients overflowed is skipped and the scale lowered. Disabled (a no-op) for bf16 and float32.
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp_dtype == torch.float16)
+        self.pending: list[torch.Tensor] = []  # step losses still on the device: copying each would sync the GPU
+
+    def start(self, resume: bool) -> None:
+        """Load the checkpoint when resuming from one, else seed the dropout RNG; wrap for DDP/compile."""
+        ckpt = self.ckpt_path
+        if resume and ckpt is not None and ckpt.exists():
+            state = torch_load(ckpt, expected="a checkpoint written by fmteach.train.train",
+                               required_keys=("model", "optimizer", "scheduler", "scaler", "step", "history",
+                                              "step_losses", "rng"))
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            if state["scaler"]:
+                self.scaler.load_state_dict(state["scaler"])
+            r = self.result
+            r.history, r.step_losses, r.step = state["history"], state["step_losses"], state["step"]
+            _set_rng_state(state["rng"][self.rank if self.rank < len(state["rng"]) else 0], self.data_generator)
+        else:
+            torch.manual_seed(self.config.seed + self.rank)  # dropout masks: reproducible, different on each rank
+        self.ddp = self.net = self.model
+        if self.world > 1:
+            self.ddp = self.net = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if self.config.compile:
+            self.net = torch.compile(self.net)
+
+    def _all_mean(self, values: torch.Tensor) -> torch.Tensor:
+        if self.world > 1:
             dist.all_reduce(values)
-            values = values / world
+            values = values / self.world
         return values
 
     @torch.no_grad()
-    def evaluate(step: int) -> dict:
+    def evaluate(self, step: int) -> dict:
+        """Mean loss on the same ``eval_iters`` batches of each split at every evaluation."""
+        config, model = self.config, self.model
+        eval_rows = config.eval_batch_size or config.batch_size
         model.eval()
-        entry = {"step": step, "lr": scheduler.get_last_lr()[0]}
+        entry = {"step": step, "lr": self.scheduler.get_last_lr()[0]}
         for split in ("train", "val"):
             generator = torch.Generator().manual_seed(config.seed + 1)  # the same batches at every evaluation
             losses = []
             for _ in range(config.eval_iters):
-                batch = get_batch(split, eval_rows, generator)
-                share = _batch_rows(batch) // world
-                with amp:
-                    losses.append(loss_fn(model, _slice(batch, rank * share, (rank + 1) * share)).float())
-            entry[f"{split}_loss"] = all_mean(torch.stack(losses).mean()).item()
-        if eval_fn is not None:
-            entry.update(eval_fn(model))
+                batch = self.get_batch(split, eval_rows, generator)
+                share = _batch_rows(batch) // self.world
+                with self.amp:
+                    losses.append(self.loss_fn(model, _slice(batch, self.rank * share, (self.rank + 1) * share)).float())
+            entry[f"{split}_loss"] = self._all_mean(torch.stack(losses).mean()).item()
+        if self.eval_fn is not None:
+            entry.update(self.eval_fn(model))
         model.train()
-        result.history.append(entry)
-        if rank == 0 and on_eval is not None:
-            on_eval(entry, result.history)
+        self.result.history.append(entry)
+        if self.rank == 0 and self.on_eval is not None:
+            self.on_eval(entry, self.result.history)
         return entry
 
-    def save() -> None:
-        states = [_rng_state(data_generator)] * world
-        if world > 1:
+    def save(self) -> None:
+        """Rank 0 writes model, optimizer, scheduler, scaler, history and every rank's RNG, atomically."""
+        states = [_rng_state(self.data_generator)] * self.world
+        if self.world > 1:
             dist.all_gather_object(states, states[0])  # every rank's dropout RNG, for exact resume
-        if rank == 0:
-            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
-            torch.save({
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "step": result.step, "history": result.history, "step_losses": result.step_losses, "rng": states,
-                "train_config": asdict(config),
+        if self.rank == 0:
+            model, r = self.model, self.result
+            atomic_torch_save({
+                "model": model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "step": r.step, "history": r.history, "step_losses": r.step_losses, "rng": states,
+                "train_config": asdict(self.config),
                 "model_config": asdict(model.config) if is_dataclass(getattr(model, "config", None)) else None,
-                "extra": checkpoint_extra or {},
-            }, tmp)
-            os.replace(tmp, ckpt_path)  # atomic: a crash mid-write never leaves a half-written checkpoint
+                "extra": self.checkpoint_extra or {},
+            }, self.ckpt_path)
 
-    pending: list[torch.Tensor] = []  # step losses still on the device: copying each one would sync the GPU
-
-    def flush() -> None:
-        if not pending:
+    def flush(self) -> None:
+        """Copy the pending step losses to the host (one sync), failing on the first non-finite one."""
+        if not self.pending:
             return
-        values = all_mean(torch.stack(pending)).tolist()
-        pending.clear()
-        for i, value in enumerate(values, start=len(result.step_losses)):
+        values = self._all_mean(torch.stack(self.pending)).tolist()
+        self.pending.clear()
+        for i, value in enumerate(values, start=len(self.result.step_losses)):
             if not math.isfinite(value):
                 raise FloatingPointError(f"the training loss became {value} at step {i}: lower learning_rate, "
                                          f"check grad_clip, or look for bad values in the batch")
-        result.step_losses.extend(values)
+        self.result.step_losses.extend(values)
 
-    end = config.max_steps if stop_at_step is None else min(stop_at_step, config.max_steps)
-    bar = tqdm(total=end, initial=result.step, disable=not progress_enabled(progress) or rank != 0, desc="train",
-                dynamic_ncols=True)
-    started = time.perf_counter()
-    model.train()
-    optimizer.zero_grad(set_to_none=True)
-    if result.step == 0:
-        evaluate(0)  # the untrained model's loss: about ln(vocab_size) for a fresh language model
-    while result.step < end:
-        batch = get_batch("train", config.batch_size, data_generator)
+    def step(self) -> None:
+        """One optimizer step over the global batch: this rank's share, in ``grad_accum_steps`` micro-batches."""
+        config = self.config
+        batch = self.get_batch("train", config.batch_size, self.data_generator)
         if _batch_rows(batch) != config.batch_size:
             raise ValueError(f"get_batch returned {_batch_rows(batch)} rows, expected batch_size={config.batch_size}")
-        mine = _slice(batch, rank * per_rank, (rank + 1) * per_rank)  # this process's share of the global batch
-        step_loss = torch.zeros((), device=device)
+        mine = _slice(batch, self.rank * self.per_rank, (self.rank + 1) * self.per_rank)
+        step_loss = torch.zeros((), device=self.device)
         for i in range(config.grad_accum_steps):
             last = i == config.grad_accum_steps - 1
-            with nullcontext() if last or world == 1 else ddp.no_sync():  # all-reduce gradients once per step
-                with amp:
-                    loss = loss_fn(net, _slice(mine, i * micro, (i + 1) * micro))
-                scaler.scale(loss / config.grad_accum_steps).backward()  # mean over micro-batches, like one big batch
+            with nullcontext() if last or self.world == 1 else self.ddp.no_sync():  # all-reduce once per step
+                with self.amp:
+                    loss = self.loss_fn(self.net, _slice(mine, i * self.micro, (i + 1) * self.micro))
+                self.scaler.scale(loss / config.grad_accum_steps).backward()  # mean over micro-batches
             step_loss += loss.detach().float() / config.grad_accum_steps
         if config.grad_clip > 0:
-            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        pending.append(step_loss)
-        result.step += 1
-        bar.update(1)
-        if max_seconds is not None and result.step % config.log_interval == 0 and result.step < end:
-            spent = torch.tensor(float(time.perf_counter() - started >= max_seconds), device=device)
-            if world > 1:  # every process must stop at the same step
-                dist.all_reduce(spent, op=dist.ReduceOp.MAX)
-            if spent.item():
-                end, result.out_of_time = result.step, True
-        is_eval = (result.step % config.eval_interval == 0 or result.step == config.max_steps
-                   or (result.out_of_time and result.step == end))
-        is_ckpt = ckpt_path is not None and (
-            result.step == end or (config.checkpoint_interval and result.step % config.checkpoint_interval == 0)
-        )
-        if result.step % config.log_interval == 0 or result.step == end or is_eval or is_ckpt:
-            flush()
-            bar.set_postfix(loss=f"{result.step_losses[-1]:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
-        if is_eval:
-            entry = evaluate(result.step)
-            if verbose and rank == 0:
-                bar.write(f"step {entry['step']:>6}: train loss {entry['train_loss']:.4f}, "
-                          f"val loss {entry['val_loss']:.4f}")
-        if is_ckpt:
-            save()
-    bar.close()
-    result.seconds = time.perf_counter() - started
-    return result
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.pending.append(step_loss)
+        self.result.step += 1
+
+    def _out_of_time(self, started: float, max_seconds: float) -> bool:
+        spent = torch.tensor(float(time.perf_counter() - started >= max_seconds), device=self.device)
+        if self.world > 1:  # every process must stop at the same step
+            dist.all_reduce(spent, op=dist.ReduceOp.MAX)
+        return bool(spent.item())
+
+    def loop(self, stop_at_step: int | None, max_seconds: float | None, *, progress, verbose: bool) -> None:
+        config, r = self.config, self.result
+        end = config.max_steps if stop_at_step is None else min(stop_at_step, config.max_steps)
+        bar = tqdm(total=end, initial=r.step, disable=not progress_enabled(progress) or self.rank != 0, desc="train",
+                   dynamic_ncols=True)
+        started = time.perf_counter()
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        if r.step == 0:
+            self.evaluate(0)  # the untrained model's loss: about ln(vocab_size) for a fresh language model
+        while r.step < end:
+            self.step()
+            bar.update(1)
+            if max_seconds is not None and r.step % config.log_interval == 0 and r.step < end:
+                if self._out_of_time(started, max_seconds):
+                    end, r.out_of_time = r.step, True
+            is_eval = (r.step % config.eval_interval == 0 or r.step == config.max_steps
+                       or (r.out_of_time and r.step == end))
+            is_ckpt = self.ckpt_path is not None and (
+                r.step == end or (config.checkpoint_interval and r.step % config.checkpoint_interval == 0))
+            if r.step % config.log_interval == 0 or r.step == end or is_eval or is_ckpt:
+                self.flush()
+                bar.set_postfix(loss=f"{r.step_losses[-1]:.4f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}",
+                                refresh=False)
+            if is_eval:
+                entry = self.evaluate(r.step)
+                if verbose and self.rank == 0:
+                    bar.write(f"step {entry['step']:>6}: train loss {entry['train_loss']:.4f}, "
+                              f"val loss {entry['val_loss']:.4f}")
+            if is_ckpt:
+                self.save()
+        bar.close()
+        r.seconds = time.perf_counter() - started

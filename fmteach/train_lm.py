@@ -20,8 +20,9 @@ import torch
 
 from .lm_data import CharTokenizer, load_shakespeare_chars
 from .model import GPTConfig, MiniGPT
-from .profile import PROFILES, get_profile
-from .train import (CHECKPOINT_NAME, TrainConfig, TrainResult, append_jsonl, cleanup_distributed, setup_distributed,
+from ._io import torch_load
+from .profile import DEFAULT_SEED, PROFILES, get_profile
+from .train import (CHECKPOINT_NAME, TrainConfig, append_jsonl, cleanup_distributed, setup_distributed,
                     train)
 
 __all__ = ["main", "load_trained"]
@@ -36,8 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-steps", type=int, default=None,
                         help="total optimizer steps (sets the schedule's length)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
-    parser.add_argument("--device", default=None, help="override the device (default: cuda:LOCAL_RANK, else cpu)")
-    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--device", default=None, help="override the device (default: cuda:LOCAL_RANK, else mps, else cpu)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"weights, data order and dropout (default {DEFAULT_SEED})")
     parser.add_argument("--sample-chars", type=int, default=400, help="characters to sample at the end (0: none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (log files)")
     parser.add_argument("--max-seconds", type=float, default=None,
@@ -52,7 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def load_trained(out_dir: str | Path, device: torch.device | str = "cpu") -> tuple[MiniGPT, CharTokenizer, dict]:
     """``(model in eval mode, tokenizer, checkpoint)`` from a run folder written by this CLI."""
-    ckpt = torch.load(Path(out_dir) / CHECKPOINT_NAME, map_location=device, weights_only=True)
+    ckpt = torch_load(Path(out_dir) / CHECKPOINT_NAME, map_location=device,
+                      expected="a checkpoint written by python -m fmteach.train_lm",
+                      required_keys=("model", "model_config", "extra"))
     model = MiniGPT(GPTConfig(**ckpt["model_config"])).to(device)
     model.load_state_dict(ckpt["model"])
     return model.eval(), CharTokenizer(ckpt["extra"]["chars"]), ckpt
