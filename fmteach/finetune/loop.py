@@ -28,10 +28,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .assets import TextClassificationData, TextSplit, pretrained_bert
-from .bert import logits_of  # one helper for our models' tuples and HF outputs
-from .profile import autocast_dtype, by_profile, get_device, get_profile, set_seed
-from .progress import progress_bar, progress_enabled
+from ..assets import TextClassificationData, TextSplit, pretrained_bert
+from ..bert import logits_of  # one helper for our models' tuples and HF outputs
+from ..profile import autocast_dtype, by_profile, get_device, get_profile, set_seed
+from ..progress import progress_bar, progress_enabled
 
 __all__ = [
     "FinetuneRecipe",
@@ -213,7 +213,7 @@ def load_for_classification(name: str = "minilm", label_names: Sequence[str] = (
 def classifier_from_mlm(mlm_model, num_labels: int, *, seed: int = 0):
     """Our :class:`~fmteach.bert.MiniBertForSequenceClassification` with the encoder of a pretrained
     :class:`~fmteach.bert.MiniBertForMaskedLM` (lesson 05); pooler and classifier start fresh."""
-    from .bert import MiniBertForSequenceClassification
+    from ..bert import MiniBertForSequenceClassification
 
     set_seed(seed)
     model = MiniBertForSequenceClassification(replace(mlm_model.config, num_labels=num_labels))
@@ -519,7 +519,7 @@ def _cli_callback(max_seconds: float | None, jsonl: str | None):
     saves and reloads the best epoch as at the end of an epoch."""
     from transformers import TrainerCallback
 
-    from .train import append_jsonl
+    from ..train import append_jsonl
 
     class BudgetAndLog(TrainerCallback):
         out_of_time = False
@@ -554,8 +554,8 @@ def main(argv=None) -> dict:
     import json
     from pathlib import Path
 
-    from .assets import load_text_classification
-    from .train import append_jsonl
+    from ..assets import load_text_classification
+    from ..train import append_jsonl
 
     parser = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default=None)
