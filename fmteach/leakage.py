@@ -18,7 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ._io import eval_mode
 from .assets import TextSplit
+from .profile import DEFAULT_SEED
 
 __all__ = [
     "normalize_text", "DuplicateReport", "find_duplicates", "naive_split", "nested_blocks",
@@ -206,7 +208,7 @@ def nested_blocks(lines: Sequence[str], sizes: Sequence[int]) -> list[bool]:
 
 
 def line_completion_windows(text: str, n: int, *, prefix_chars: int = 48, suffix_chars: int = 16,
-                            seed: int = 0) -> list[tuple[str, str]]:
+                            seed: int = DEFAULT_SEED) -> list[tuple[str, str]]:
     """``n`` pairs ``(prefix, line start)`` from ``text``, drawn with ``seed``: a line of at least
     ``suffix_chars`` characters, its first ``suffix_chars`` characters as the target and the
     ``prefix_chars`` characters before it (the end of the previous lines) as the prompt."""
@@ -253,11 +255,9 @@ def extraction_rate(model, tokenizer, windows: Sequence[tuple[str, str]], *, dev
     if block is not None and prefix_length + steps - 1 > block:
         raise ValueError(f"prefix ({prefix_length}) + target ({steps}) characters do not fit in block_size {block}")
     device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     ids = torch.tensor([tokenizer.encode(p + t) for p, t in windows], device=device)   # (N, P + S)
-    logits = model(ids[:, :-1])[0]                                                      # (N, P + S - 1, V)
-    model.train(was_training)
+    with eval_mode(model):
+        logits = model(ids[:, :-1])[0]                                                  # (N, P + S - 1, V)
     chosen = logits[:, prefix_length - 1:].argmax(-1).cpu()                             # (N, S) greedy choices
     correct = chosen == ids[:, prefix_length:].cpu()                                    # (N, S)
     right = correct.long().cumprod(1).sum(1)                                            # chars before the first mistake

@@ -20,8 +20,10 @@ from transformers import PreTrainedTokenizerFast
 
 from .assets import cache_dir, load_shakespeare
 from .lm_data import DEFAULT_VAL_PLAYS
+from ._io import atomic_torch_save, atomic_write, eval_mode, torch_load
 from .bert import logits_of
 from .masks import IGNORE_INDEX, mask_tokens_for_mlm
+from .profile import DEFAULT_SEED
 
 __all__ = ["SPECIAL_TOKENS", "learn_wordpiece_vocab", "train_wordpiece_tokenizer", "load_wordpiece_tokenizer",
            "MLMData", "mlm_metrics", "fill_mask"]
@@ -119,9 +121,7 @@ def train_wordpiece_tokenizer(vocab_size: int = 8000, *, val_plays: Sequence[str
             special_tokens=[("[CLS]", tokenizer.token_to_id("[CLS]")), ("[SEP]", tokenizer.token_to_id("[SEP]"))])
         tokenizer.decoder = decoders.WordPiece()
         if use_cache:
-            tmp = path.with_suffix(".tmp")
-            tokenizer.save(str(tmp))
-            tmp.replace(path)
+            atomic_write(path, lambda tmp: tokenizer.save(str(tmp)))
     return _as_transformers_tokenizer(tokenizer)
 
 
@@ -168,11 +168,10 @@ class MLMData:
         vocab_hash = hashlib.sha256(str(sorted(tokenizer.get_vocab().items())).encode()).hexdigest()[:12]
         path = cache_dir() / f"mlm-streams-{vocab_hash}-{_cache_key(len(tokenizer), val_plays)}.pt"
         if path.exists():
-            streams = torch.load(path, weights_only=True)
+            streams = torch_load(path, expected="token streams cached by MLMData", required_keys=("train", "val"))
         else:
             streams = {"train": encode([n for n in corpus.plays if n not in val_plays]), "val": encode(val_plays)}
-            torch.save(streams, path.with_suffix(".tmp"))
-            path.with_suffix(".tmp").replace(path)
+            atomic_torch_save(streams, path)
         return cls(tokenizer, streams["train"], streams["val"], seq_len)
 
     def windows(self, ids: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
@@ -201,7 +200,7 @@ class MLMData:
         """``get_batch`` bound to a device, the signature :func:`fmteach.train.train` expects."""
         return lambda split, batch_size, generator: self.get_batch(split, batch_size, generator, device)
 
-    def validation_batches(self, n_rows: int = 256, batch_size: int = 64, seed: int = 0) -> list[dict]:
+    def validation_batches(self, n_rows: int = 256, batch_size: int = 64, seed: int = DEFAULT_SEED) -> list[dict]:
         """A fixed held-out set: evenly spaced windows of the validation plays, masked with ``seed``."""
         gen = torch.Generator().manual_seed(seed)
         step = max(1, (len(self.val_ids) - self.seq_len) // n_rows)
@@ -219,22 +218,20 @@ class MLMData:
 @torch.no_grad()
 def mlm_metrics(model, batches: list[dict]) -> dict:
     """Masked-token accuracy, mean cross-entropy and perplexity over fixed batches (model left as it was)."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     total_loss, correct, count = 0.0, 0, 0
-    for batch in batches:
-        batch = {k: v.to(device) for k, v in batch.items()}
-        where = batch["labels"] != IGNORE_INDEX
-        if hasattr(model, "masked_logits"):  # ours: score only the masked positions
-            picked = model.masked_logits(batch["input_ids"], batch["attention_mask"], where=where).float()
-        else:  # any Hugging Face masked LM
-            picked = logits_of(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]))[where].float()
-        targets = batch["labels"][where]
-        total_loss += torch.nn.functional.cross_entropy(picked, targets, reduction="sum").item()
-        correct += (picked.argmax(-1) == targets).sum().item()
-        count += targets.numel()
-    model.train(was_training)
+    with eval_mode(model):
+        for batch in batches:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            where = batch["labels"] != IGNORE_INDEX
+            if hasattr(model, "masked_logits"):  # ours: score only the masked positions
+                picked = model.masked_logits(batch["input_ids"], batch["attention_mask"], where=where).float()
+            else:  # any Hugging Face masked LM
+                picked = logits_of(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]))[where].float()
+            targets = batch["labels"][where]
+            total_loss += torch.nn.functional.cross_entropy(picked, targets, reduction="sum").item()
+            correct += (picked.argmax(-1) == targets).sum().item()
+            count += targets.numel()
     loss = total_loss / count
     return {"mlm_loss": loss, "mlm_accuracy": correct / count, "perplexity": math.exp(loss)}
 
@@ -251,12 +248,10 @@ def fill_mask(model, tokenizer, text: str, top_k: int = 5) -> list[list[dict]]:
         raise ValueError(f"text has no {mask} token to fill: {text!r}")
     if not 1 <= top_k <= len(tokenizer):
         raise ValueError(f"top_k={top_k} must be between 1 and the vocabulary size {len(tokenizer)}")
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     enc = tokenizer(text, return_tensors="pt")
-    logits = logits_of(model(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)))
-    model.train(was_training)
+    with eval_mode(model):
+        logits = logits_of(model(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)))
     positions = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten().tolist()
     results = []
     for pos in positions:

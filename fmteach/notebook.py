@@ -7,14 +7,23 @@ import warnings
 
 import torch
 
-from .profile import describe_environment, get_device, set_seed
+from .profile import DEFAULT_SEED, describe_environment, get_device, set_seed
 
 
-def setup_notebook(seed: int = 0) -> torch.device:
-    """Seed everything, tidy printing and plotting, silence library chatter; return the device."""
+_LIBRARY_MODULES = (r"(transformers|torch|huggingface_hub|datasets|accelerate|sklearn|tokenizers|bertviz|matplotlib"
+                    r"|ipywidgets|ipykernel|jupyter_client|traitlets|zmq|tqdm|safetensors)(\.|$)")
+
+
+def setup_notebook(seed: int = DEFAULT_SEED) -> torch.device:
+    """A lesson's first cell: seed Python, NumPy and torch with ``seed`` (the one process-wide
+    reseeding in the package, and the reason a notebook calls it), tidy printing and plotting,
+    silence library chatter (by module and message, never a whole warning category); return the
+    device (CUDA, then MPS, then the CPU)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # no fork warnings from tokenizers
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    # Deprecation notices raised inside the libraries we call (not in the learner's or our code) are
+    # for their maintainers; filtered by module, so a warning about code in the notebook still shows.
+    for category in (FutureWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category, module=_LIBRARY_MODULES)
     # torch's DataLoader warns on every CPU-only run that Trainer's default pin_memory=True does nothing
     warnings.filterwarnings("ignore", message=".*'pin_memory' argument is set as true but no accelerator",
                             category=UserWarning)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import torch
 
 from .training import check_positive
+from ..profile import DEFAULT_SEED
 
 __all__ = ["NSP_LABELS", "NEGATIVE_KINDS", "split_sentences", "documents_from", "make_nsp_pairs", "encode_pairs",
            "classifier_accuracy", "mean_pooled", "similarity_baseline"]
@@ -51,7 +52,7 @@ def _negative(rng: random.Random, documents, d: int, i: int, kind: str) -> tuple
 
 
 def make_nsp_pairs(documents: Sequence[Sequence[str]], n_pairs: int, *, negatives: str = "random",
-                   seed: int = 0) -> list[tuple[str, str, int]]:
+                   seed: int = DEFAULT_SEED) -> list[tuple[str, str, int]]:
     """``n_pairs`` pairs ``(A, B, label)``, half positives (B follows A) and half negatives of the
     given kind, in a seeded shuffled order."""
     check_positive(n_pairs=n_pairs)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from ..bert import BertConfig, MiniBertModel
 from .training import check_positive
+from ..profile import DEFAULT_SEED
 
 __all__ = ["SpanVocab", "MiniBertForQuestionAnswering", "best_span", "context_windows", "make_span_context",
            "qa_input", "make_qa_set", "span_exact_match", "answer_long_context"]
@@ -135,7 +136,7 @@ def qa_input(question: tuple[int, int], context: list[int], answer, window=None)
     return ids, types, (start + offset if inside else 0), (end + offset if inside else 0), offset
 
 
-def make_qa_set(vocab: SpanVocab, n: int, *, lengths=(8, 32), window: int | None = None, seed: int = 0):
+def make_qa_set(vocab: SpanVocab, n: int, *, lengths=(8, 32), window: int | None = None, seed: int = DEFAULT_SEED):
     """``n`` examples as padded tensors. With ``window``, a context longer than that is cut to one
     random window of ``window`` words (so some examples have no answer: start = end = 0)."""
     check_positive(n=n)

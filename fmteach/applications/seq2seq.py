@@ -21,6 +21,7 @@ from ..attention import attend
 from ..bert import BertConfig, MiniBertModel
 from ..masks import IGNORE_INDEX, padding_mask
 from .training import check_positive
+from ..profile import DEFAULT_SEED
 
 __all__ = ["Seq2SeqConfig", "MultiHeadCrossAttention", "DecoderLayer", "Seq2Seq", "REVERSAL_SPECIALS",
            "make_reversal_set", "greedy_decode", "exact_match"]
@@ -144,7 +145,7 @@ class Seq2Seq(nn.Module):
 REVERSAL_SPECIALS = {"pad": 0, "bos": 1, "eos": 2}  # symbols are 3 .. vocab_size - 1
 
 
-def make_reversal_set(n: int, *, lengths=(4, 10), vocab_size: int = 13, seed: int = 0) -> dict[str, torch.Tensor]:
+def make_reversal_set(n: int, *, lengths=(4, 10), vocab_size: int = 13, seed: int = DEFAULT_SEED) -> dict[str, torch.Tensor]:
     """``n`` random sequences and their reversals: ``src``, ``src_mask`` ``(n, S)``, decoder input
     ``tgt_in`` = [BOS] + reversed and ``labels`` = reversed + [EOS] ``(n, S + 1)``, -100 past the end."""
     check_positive(n=n, vocab_size=vocab_size)

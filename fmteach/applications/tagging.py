@@ -8,7 +8,6 @@ the standard data set (CoNLL-2003) when online.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Sequence
 
@@ -17,10 +16,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .._io import hub_offline
 from ..assets import MissingAssetError
 from ..bert import BertConfig, MiniBertModel
 from ..bert_loading import load_hf_bert_state_dict
 from ..masks import IGNORE_INDEX
+from ..profile import DEFAULT_SEED, seeded
 from .nsp import split_sentences
 from .training import check_positive
 
@@ -110,14 +111,15 @@ class MiniBertForTokenClassification(nn.Module):
         return logits, loss, out
 
 
-def load_task_model(model_class, path: str, *, num_labels: int, seed: int = 0, train_top_layers: int | None = None):
+def load_task_model(model_class, path: str, *, num_labels: int, seed: int = DEFAULT_SEED,
+                    train_top_layers: int | None = None):
     """``model_class`` (ours) with the encoder weights of a Hugging Face BERT folder and a fresh,
     seeded head. ``train_top_layers=k`` freezes the embeddings and all but the top ``k`` layers."""
     from pathlib import Path
 
     config = BertConfig.from_json(Path(path) / "config.json")
-    torch.manual_seed(seed)
-    model = model_class(BertConfig(**{**config.__dict__, "num_labels": num_labels}))
+    with seeded(seed):  # the fresh head; the caller's RNG is left as it was
+        model = model_class(BertConfig(**{**config.__dict__, "num_labels": num_labels}))
     with warnings.catch_warnings():  # "head freshly initialised" / "pooler unused" are expected here
         warnings.simplefilter("ignore", UserWarning)
         load_hf_bert_state_dict(model.bert, Path(path) / "model.safetensors")  # the encoder only
@@ -165,7 +167,7 @@ def load_conll2003():
     """CoNLL-2003 English NER (Tjong Kim Sang & De Meulder 2003; 9 BIO tags over PER, ORG, LOC,
     MISC) from the Hugging Face hub, **online only**: ``datasets.load_dataset("eriktks/conll2003")``.
     Offline it raises :class:`~fmteach.assets.MissingAssetError` saying so."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+    if hub_offline():
         raise MissingAssetError("conll2003 comes from the Hugging Face hub but HF_HUB_OFFLINE is set; on an online "
                                 "machine (e.g. Colab) unset it, or use the offline punctuation task of this lesson")
     try:

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from ..profile import set_seed
+from ..optim import decay_parameter_groups
+from ..profile import DEFAULT_SEED, seeded
 
 __all__ = ["batches", "fit", "check_positive"]
 
@@ -22,7 +23,7 @@ def check_positive(**values) -> None:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
-def batches(tensors: dict[str, torch.Tensor], batch_size: int, *, seed: int = 0) -> Iterator[dict[str, torch.Tensor]]:
+def batches(tensors: dict[str, torch.Tensor], batch_size: int, *, seed: int = DEFAULT_SEED) -> Iterator[dict[str, torch.Tensor]]:
     """Endless shuffled full mini-batches from a dict of tensors that share their first dimension.
 
     Each epoch is a fresh permutation drawn from a generator seeded with ``seed``: the same seed
@@ -44,30 +45,32 @@ def batches(tensors: dict[str, torch.Tensor], batch_size: int, *, seed: int = 0)
 
 def fit(model: torch.nn.Module, batch_iter: Iterator[dict], loss_fn: Callable[[torch.nn.Module, dict], torch.Tensor], *,
         steps: int, lr: float = 1e-3, weight_decay: float = 0.01, warmup: float = 0.1, max_grad_norm: float = 1.0,
-        seed: int = 0, device: torch.device | str = "cpu") -> list[float]:
+        seed: int = DEFAULT_SEED, device: torch.device | str = "cpu") -> list[float]:
     """Train ``model`` for ``steps`` steps; return the loss of every step.
 
     AdamW over the parameters that require grad (frozen ones stay put), the learning rate rising
-    linearly over the first ``warmup`` fraction of steps and then falling linearly to zero."""
+    linearly over the first ``warmup`` fraction of steps and then falling linearly to zero; weight
+    decay on matrices only (:func:`fmteach.optim.decay_parameter_groups`). Dropout masks come from
+    ``seed``; the caller's RNG is left as it was."""
     check_positive(steps=steps)
     if not 0 <= warmup < 1:
         raise ValueError(f"warmup is a fraction of the steps in [0, 1), got {warmup}")
-    set_seed(seed)  # dropout masks
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(decay_parameter_groups(model, weight_decay), lr=lr)
     n_warm = max(1, round(warmup * steps))
     schedule = lambda s: (s + 1) / n_warm if s < n_warm else max(0.0, (steps - s) / max(1, steps - n_warm))  # noqa: E731
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     model.to(device).train()
     losses = []
-    for _ in range(steps):
-        batch = {k: v.to(device) for k, v in next(batch_iter).items()}
-        loss = loss_fn(model, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        losses.append(float(loss.detach()))
+    with seeded(seed):  # dropout masks
+        for _ in range(steps):
+            batch = {k: v.to(device) for k, v in next(batch_iter).items()}
+            loss = loss_fn(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
     model.eval()
     return losses

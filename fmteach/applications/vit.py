@@ -18,6 +18,7 @@ import torch.nn as nn
 
 from ..bert import BertConfig, BertLayer
 from .training import check_positive
+from ..profile import DEFAULT_SEED
 
 __all__ = ["ViTConfig", "patchify", "TinyViT", "load_digits_split", "logistic_baseline"]
 
@@ -90,7 +91,7 @@ class TinyViT(nn.Module):
         return self.head(x[:, 0]), maps
 
 
-def load_digits_split(test_fraction: float = 0.25, seed: int = 0):
+def load_digits_split(test_fraction: float = 0.25, seed: int = DEFAULT_SEED):
     """scikit-learn's bundled 1,797 handwritten digits (8x8, ink 0..16, offline), scaled to [0, 1],
     split stratified: ``(train_x (N, 8, 8), train_y, test_x, test_y)`` as tensors."""
     from sklearn.datasets import load_digits

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from .._io import eval_mode
 from ..assets import MissingAssetError
 from ..bert import BertConfig, MiniBertForMaskedLM
 from ..lm_data import CharTokenizer
@@ -157,8 +158,6 @@ def fixed_slice_loss(model: MiniGPT, ids: torch.Tensor, n_windows: int = 64) -> 
     starts = torch.linspace(0, len(ids) - block - 1, n_windows).long()
     windows = torch.stack([ids[s: s + block + 1] for s in starts.tolist()])  # (n_windows, block + 1)
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    _, loss = model(windows[:, :-1].to(device), windows[:, 1:].to(device))
-    model.train(was_training)
+    with eval_mode(model):
+        _, loss = model(windows[:, :-1].to(device), windows[:, 1:].to(device))
     return loss.item()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from .._io import torch_load
 from . import (COURSE_MODELS, CONFIG, MANIFEST, WEIGHTS, _sha256, _spec, course_model, course_model_dir,
                fixed_slice_loss, rebuild_command, verify_course_model)
 
@@ -71,7 +72,8 @@ def _export_minibert(run: Path, folder: Path) -> tuple[dict, dict]:
     from ..mlm import MLMData, mlm_metrics, train_wordpiece_tokenizer
     from ..pretrain_mlm import MLMRecipe
 
-    ckpt = torch.load(run / "ckpt.pt", map_location="cpu", weights_only=True)
+    ckpt = torch_load(run / "ckpt.pt", expected="a checkpoint written by python -m fmteach.pretrain_mlm",
+                      required_keys=("model", "model_config", "extra", "step"))
     if (run / "history.json").is_file():
         history = json.loads((run / "history.json").read_text())
     else:  # a checkpoint written by --checkpoint-interval while the run went on: no summary yet

@@ -1,0 +1,123 @@
+"""The floor: atomic writes, checked torch loads, mode and RNG scoping, the offline switches, decay groups."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from fmteach._io import (CheckpointError, atomic_torch_save, atomic_write, eval_mode, flush_denormal, fmteach_offline,
+                         hub_offline, torch_load)
+from fmteach.optim import decay_parameter_groups
+from fmteach.profile import preserved_rng, seeded
+
+
+def test_atomic_write_leaves_the_old_file_when_the_writer_fails(tmp_path):
+    path = tmp_path / "sub" / "data.txt"
+    atomic_write(path, lambda tmp: tmp.write_text("old"))
+
+    def broken(tmp):
+        tmp.write_text("half of the new")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(path, broken)
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["data.txt"]  # no .tmp left behind
+
+
+def test_torch_load_round_trip_and_map_location(tmp_path):
+    path = atomic_torch_save({"w": torch.arange(3.0)}, tmp_path / "x.pt")
+    got = torch_load(path, map_location="cpu", required_keys=("w",))
+    torch.testing.assert_close(got["w"], torch.arange(3.0))
+
+
+def test_torch_load_names_the_file_for_each_bad_kind(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.pt.*expected a checkpoint"):
+        torch_load(tmp_path / "missing.pt", expected="a checkpoint")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty.pt is empty"):
+        torch_load(tmp_path / "empty.pt")
+    good = atomic_torch_save({"w": torch.ones(100)}, tmp_path / "good.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="cut.pt cannot be read as .*truncated"):
+        torch_load(tmp_path / "cut.pt")
+    (tmp_path / "notes.pt").write_text("these are my notes")
+    with pytest.raises(CheckpointError, match="notes.pt cannot be read"):
+        torch_load(tmp_path / "notes.pt")
+    with pytest.raises(CheckpointError, match=r"good.pt holds no 'model'"):
+        torch_load(tmp_path / "good.pt", required_keys=("model",))
+
+
+def test_torch_load_refuses_arbitrary_objects(tmp_path):
+    """weights_only=True: a pickle that would build an arbitrary object is refused, not executed."""
+    torch.save({"obj": torch.nn.Linear(2, 2)}, tmp_path / "module.pt")  # a whole module, not weights
+    with pytest.raises(CheckpointError, match="module.pt"):
+        torch_load(tmp_path / "module.pt")
+
+
+def test_eval_mode_restores_the_mode_even_after_an_error():
+    model = torch.nn.Dropout(0.5)
+    with eval_mode(model):
+        assert not model.training
+    assert model.training
+    model.eval()
+    with pytest.raises(RuntimeError):
+        with eval_mode(model):
+            model.train()
+            raise RuntimeError("boom")
+    assert not model.training
+
+
+def test_flush_denormal_is_scoped():
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU has no flush-denormal mode")
+    tiny = 1e-323  # a float64 subnormal
+    with flush_denormal():
+        assert torch.tensor([tiny], dtype=torch.float64).item() == 0.0
+    assert torch.tensor([tiny], dtype=torch.float64).item() > 0.0
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), (" TRUE ", True), ("on", True), ("0", False), ("", False),
+                                             ("no", False)])
+def test_offline_switches(monkeypatch, value, expected):
+    monkeypatch.setenv("HF_HUB_OFFLINE", value)
+    monkeypatch.setenv("FMTEACH_OFFLINE", value)
+    assert hub_offline() is expected and fmteach_offline() is expected
+
+
+def test_seeded_draws_from_the_seed_and_gives_the_callers_rng_back():
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    with seeded(7):
+        inside = torch.rand(3)
+    torch.testing.assert_close(torch.rand(3), expected_next)  # as if the block had not run
+    torch.manual_seed(7)
+    torch.testing.assert_close(inside, torch.rand(3))
+    with pytest.raises(TypeError, match="seed must be an int"):
+        with seeded(1.5):
+            pass
+
+
+def test_preserved_rng_covers_python_and_numpy():
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    with preserved_rng():
+        random.seed(99), np.random.seed(99), torch.manual_seed(99)
+        random.random(), np.random.rand(), torch.rand(1)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def test_decay_groups_split_matrices_from_biases_and_norms():
+    model = torch.nn.Sequential(torch.nn.Embedding(5, 4), torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
+    model[0].weight.requires_grad_(False)
+    decay, no_decay = decay_parameter_groups(model, 0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert [tuple(p.shape) for p in decay["params"]] == [(4, 4)]  # the frozen embedding is left out
+    assert [tuple(p.shape) for p in no_decay["params"]] == [(4,), (4,), (4,)]  # bias, LN gain, LN shift
+    with pytest.raises(ValueError, match="weight_decay must be a number >= 0, got -1"):
+        decay_parameter_groups(model, -1)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        decay_parameter_groups(model.requires_grad_(False), 0.1)
