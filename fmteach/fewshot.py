@@ -18,13 +18,18 @@ repeated over several draws (:func:`few_shot_curve`) because with 8 examples *wh
 from __future__ import annotations
 
 import hashlib
+import numbers
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
+from ._io import CheckpointError, atomic_torch_save, eval_mode, torch_load
 from .assets import cache_dir, pretrained_bert
-from .profile import set_seed
+from .finetune.data import check_texts, length_sorted_batches
+from .finetune.metrics import check_label_range
+from .profile import DEFAULT_SEED, seeded
 from .progress import progress_bar
 
 __all__ = [
@@ -113,42 +118,61 @@ def _embedding_cache_path(model, texts: Sequence[str], max_length: int, normaliz
     return cache_dir() / f"embeddings-{h.hexdigest()[:16]}.pt"
 
 
+def _load_cached_embeddings(path, n_texts: int, hidden: int) -> torch.Tensor | None:
+    """The cached ``(n_texts, hidden)`` tensor at ``path``, or None (to compute it again) when the
+    file is missing, unreadable or of another shape -- a cache is never worth a crash."""
+    if not path.exists():
+        return None
+    try:
+        cached = torch_load(path, map_location="cpu", expected="an embedding cache written by fmteach.fewshot.embed")
+    except CheckpointError as error:
+        warnings.warn(f"{error}; computing the embeddings again", stacklevel=3)
+        return None
+    if not isinstance(cached, torch.Tensor) or tuple(cached.shape) != (n_texts, hidden):
+        warnings.warn(f"{path} does not hold a ({n_texts}, {hidden}) tensor; computing the embeddings again",
+                      stacklevel=3)
+        return None
+    return cached
+
+
+def _positive_int(value, argument: str) -> int:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{argument} must be a positive int, got {value!r}")
+    return int(value)
+
+
 @torch.no_grad()
 def embed(model, tokenizer, texts: Sequence[str], *, max_length: int = 128, batch_size: int = 64,
           normalize: bool = True, device=None, cache: bool = False, progress: bool | None = None) -> torch.Tensor:
     """Sentence embeddings ``(N, H)`` (float32, on the CPU): mean of the last layer's token vectors
-    over real tokens, L2-normalised. Texts are batched by length so that little is padded;
-    ``cache=True`` keeps the result in ``data/cache`` (keyed by the texts and the weights);
-    ``progress=None`` shows a bar unless the profile is ``smoke`` (see :mod:`fmteach.progress`)."""
-
-    if isinstance(texts, str):
-        raise TypeError("texts must be a list of strings, not one string")
-    if len(texts) == 0:
-        raise ValueError("no texts to embed")
+    over real tokens, L2-normalised. Texts are batched by length so that little is padded; the
+    model runs in eval mode (no dropout) for the call. ``cache=True`` keeps the result in
+    ``data/cache`` (keyed by the texts and the weights); ``progress=None`` shows a bar unless the
+    profile is ``smoke`` (see :mod:`fmteach.progress`)."""
+    texts = check_texts(texts, "texts")
+    _positive_int(max_length, "max_length")
     path = _embedding_cache_path(model, texts, max_length, normalize) if cache else None
-    if path is not None and path.exists():
-        return torch.load(path)
+    cached = _load_cached_embeddings(path, len(texts), model.config.hidden_size) if path is not None else None
+    if cached is not None:
+        return cached
     device = device or next(model.parameters()).device
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = torch.empty(len(texts), model.config.hidden_size)
-    for s in progress_bar(range(0, len(order), batch_size), desc="embedding", enabled=progress):
-        idx = order[s:s + batch_size]
-        enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
-                        return_tensors="pt").to(device)
-        hidden = model(**enc).last_hidden_state
-        vectors = mean_pool(hidden.float(), enc["attention_mask"])
-        if normalize:
-            vectors = torch.nn.functional.normalize(vectors, dim=-1)
-        out[idx] = vectors.cpu()
+    with eval_mode(model):
+        for idx in progress_bar(length_sorted_batches(texts, batch_size), desc="embedding", enabled=progress):
+            enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
+                            return_tensors="pt").to(device)
+            vectors = mean_pool(model(**enc).last_hidden_state.float(), enc["attention_mask"])
+            out[idx] = (torch.nn.functional.normalize(vectors, dim=-1) if normalize else vectors).cpu()
     if path is not None:
-        tmp = path.with_suffix(".tmp")
-        torch.save(out, tmp)
-        tmp.replace(path)
+        atomic_torch_save(out, path)
     return out
 
 
 def label_embeddings(model, tokenizer, descriptions: Sequence[str], *, template: str = DESCRIPTION_TEMPLATE):
     """One normalised embedding per label, from ``template.format(description)``."""
+    descriptions = check_texts(descriptions, "descriptions")
+    if not isinstance(template, str) or "{}" not in template:
+        raise ValueError(f"template must be a string with one '{{}}' for the description, got {template!r}")
     return embed(model, tokenizer, [template.format(d) for d in descriptions])
 
 
@@ -157,6 +181,8 @@ def similarity_scores(text_embeddings: torch.Tensor, label_embeddings: torch.Ten
     if text_embeddings.ndim != 2 or label_embeddings.ndim != 2 or text_embeddings.shape[1] != label_embeddings.shape[1]:
         raise ValueError(f"expected (N, H) and (C, H) embeddings, got {tuple(text_embeddings.shape)} and "
                          f"{tuple(label_embeddings.shape)}")
+    if label_embeddings.shape[0] == 0:
+        raise ValueError("label_embeddings is empty (0 labels): nothing to compare the texts with")
     t = torch.nn.functional.normalize(text_embeddings.float(), dim=-1)
     return t @ torch.nn.functional.normalize(label_embeddings.float(), dim=-1).T
 
@@ -166,9 +192,17 @@ def similarity_scores(text_embeddings: torch.Tensor, label_embeddings: torch.Ten
 
 
 def _verbalizer_ids(tokenizer, verbalizer: Sequence[Sequence[str]]) -> list[list[int]]:
+    """One list of token ids per label; every label word must be one token of the vocabulary."""
+    if isinstance(verbalizer, str) or not isinstance(verbalizer, Sequence):
+        raise TypeError(f"verbalizer must be a list with one list of label words per label, such as "
+                        f"[['terrible'], ['great']], got {verbalizer!r}")
+    if len(verbalizer) < 2:
+        raise ValueError(f"verbalizer needs words for at least 2 labels, got {len(verbalizer)}: {verbalizer!r}")
     ids = []
-    for words in verbalizer:
+    for label, words in enumerate(verbalizer):
         words = [words] if isinstance(words, str) else list(words)
+        if not words or not all(isinstance(w, str) for w in words):
+            raise TypeError(f"verbalizer[{label}] must be one or more label words (strings), got {verbalizer[label]!r}")
         row = []
         for w in words:
             pieces = tokenizer.tokenize(w)
@@ -178,6 +212,29 @@ def _verbalizer_ids(tokenizer, verbalizer: Sequence[Sequence[str]]) -> list[list
             row.append(tokenizer.convert_tokens_to_ids(pieces[0]))
         ids.append(row)
     return ids
+
+
+def _cloze_prompts(tokenizer, texts: Sequence[str], template: str, budget: int) -> list[str]:
+    """``template`` filled with each text cut to ``budget`` tokens -- the text, never the prompt, is
+    cut, so the mask survives truncation -- with ``[MASK]`` spelled as this tokenizer's mask token."""
+    out = []
+    for t in texts:
+        pieces = tokenizer.tokenize(t)[:budget]
+        out.append(template.format(text=tokenizer.convert_tokens_to_string(pieces)).replace("[MASK]", tokenizer.mask_token))
+    return out
+
+
+def _mask_log_probs(mlm, tokenizer, prompts: list[str], word_ids: list[list[int]], device) -> torch.Tensor:
+    """``(B, C)``: log of the mean probability of each label's words at each prompt's one mask."""
+    from .bert import logits_of
+
+    enc = tokenizer(prompts, padding=True, return_tensors="pt")
+    logits = logits_of(mlm(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)))
+    is_mask = enc["input_ids"].to(device) == tokenizer.mask_token_id
+    if (is_mask.sum(1) != 1).any():
+        raise ValueError("each prompt must hold exactly one mask token")
+    log_probs = logits[is_mask].float().log_softmax(-1)  # (B, V)
+    return torch.stack([log_probs[:, ids].exp().mean(-1).log() for ids in word_ids], dim=-1).cpu()
 
 
 @torch.no_grad()
@@ -191,39 +248,22 @@ def cloze_scores(mlm, tokenizer, texts: Sequence[str], *, template: str, verbali
 
     Works for our :class:`~fmteach.bert.MiniBertForMaskedLM` and any Hugging Face masked LM.
     """
-    from .bert import logits_of
-
-    if "{text}" not in template or "[MASK]" not in template:
+    if not isinstance(template, str) or "{text}" not in template or "[MASK]" not in template:
         raise ValueError(f"template must contain '{{text}}' and '[MASK]', got {template!r}")
+    texts = check_texts(texts, "texts")
+    _positive_int(batch_size, "batch_size")
     word_ids = _verbalizer_ids(tokenizer, verbalizer)
     device = device or next(mlm.parameters()).device
-    was_training = mlm.training
-    mlm.eval()
-    limit = getattr(mlm.config, "max_position_embeddings", 512)
-    max_length = min(max_length or 128, limit)
-    overhead = len(tokenizer(template.format(text=""))["input_ids"])
-    budget = max(1, max_length - overhead)
+    max_length = min(max_length or 128, getattr(mlm.config, "max_position_embeddings", 512))
+    budget = max(1, max_length - len(tokenizer(template.format(text=""))["input_ids"]))
 
-    def prompts(batch):
-        out = []
-        for t in batch:  # cut the text, never the prompt: the [MASK] must survive truncation
-            pieces = tokenizer.tokenize(t)[:budget]
-            out.append(template.format(text=tokenizer.convert_tokens_to_string(pieces)).replace("[MASK]", tokenizer.mask_token))
-        return out
+    def score(batch: list[str]) -> torch.Tensor:
+        return _mask_log_probs(mlm, tokenizer, _cloze_prompts(tokenizer, batch, template, budget), word_ids, device)
 
-    def score(batch):
-        enc = tokenizer(prompts(batch), padding=True, return_tensors="pt")
-        logits = logits_of(mlm(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)))
-        is_mask = enc["input_ids"].to(device) == tokenizer.mask_token_id
-        if (is_mask.sum(1) != 1).any():
-            raise ValueError("each prompt must hold exactly one mask token")
-        log_probs = logits[is_mask].float().log_softmax(-1)  # (B, V)
-        return torch.stack([log_probs[:, ids].exp().mean(-1).log() for ids in word_ids], dim=-1).cpu()
-
-    scores = torch.cat([score(list(texts[s:s + batch_size])) for s in range(0, len(texts), batch_size)])
-    if calibrate:
-        scores = scores - score(["N/A"])
-    mlm.train(was_training)
+    with eval_mode(mlm):
+        scores = torch.cat([score(texts[s:s + batch_size]) for s in range(0, len(texts), batch_size)])
+        if calibrate:
+            scores = scores - score(["N/A"])
     return scores
 
 
@@ -233,10 +273,12 @@ def cloze_scores(mlm, tokenizer, texts: Sequence[str], *, template: str, verbali
 
 def sample_k_shot(labels: Sequence[int], k: int, seed: int, num_labels: int | None = None) -> list[int]:
     """``k`` indices per class, drawn without replacement with ``seed`` (sorted by class, then draw)."""
-    labels = np.asarray(labels)
+    if len(labels) == 0:
+        raise ValueError("labels is empty: no pool to draw from")
+    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be at least 1, got {k!r}")
+    labels = check_label_range(labels, num_labels, "labels")
     num_labels = num_labels or int(labels.max()) + 1
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
     rng = np.random.default_rng(seed)
     chosen = []
     for c in range(num_labels):
@@ -247,32 +289,41 @@ def sample_k_shot(labels: Sequence[int], k: int, seed: int, num_labels: int | No
     return chosen
 
 
-def linear_probe(train_x: torch.Tensor, train_y: Sequence[int], *, C: float = 1.0, seed: int = 0):
+def linear_probe(train_x: torch.Tensor, train_y: Sequence[int], *, C: float = 1.0, seed: int = DEFAULT_SEED):
     """A logistic-regression classifier on frozen embeddings (scikit-learn); ``.predict(x)``."""
     from sklearn.linear_model import LogisticRegression
 
     if len(train_x) != len(train_y):
         raise ValueError(f"{len(train_x)} embeddings but {len(train_y)} labels")
+    if len(set(np.asarray(train_y).tolist())) < 2:
+        raise ValueError(f"train_y must hold at least 2 classes to fit a classifier, got {sorted(set(np.asarray(train_y).tolist()))}")
     return LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(np.asarray(train_x), np.asarray(train_y))
 
 
 def finetune_few_shot(name: str, label_names: Sequence[str], texts: Sequence[str], labels: Sequence[int],
                       test_texts: Sequence[str], *, steps: int = 30, batch_size: int = 8, learning_rate: float = 5e-5,
-                      max_length: int = 64, seed: int = 0, device=None) -> np.ndarray:
+                      max_length: int = 64, seed: int = DEFAULT_SEED, device=None) -> np.ndarray:
     """Full fine-tuning of ``name`` on a handful of examples for a fixed number of steps (no
-    validation set: with k examples per class there is none to spare); returns test predictions."""
+    validation set: with k examples per class there is none to spare); returns test predictions.
+    The new head and the dropout masks come from ``seed`` (inside ``seeded``): the caller's random
+    generator is left as it was."""
     from transformers import DataCollatorWithPadding
 
     from .assets import TextSplit
-    from .finetune import FinetuneRecipe, encode, finetune_loop, predict_proba
+    from .finetune import FinetuneRecipe, encode, finetune_loop, label_maps, load_for_classification, predict_proba
 
-    recipe = FinetuneRecipe(model=name, max_length=max_length, batch_size=min(batch_size, len(texts)),
-                            learning_rate=learning_rate, seed=seed, warmup=0.1)
-    tokenizer, model = _cached_classifier(name, tuple(label_names), seed)
-    train = encode(tokenizer, TextSplit(list(texts), list(labels)), max_length=max_length)
+    texts, test_texts = check_texts(texts, "texts"), check_texts(test_texts, "test_texts")
+    if len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels: one label per text expected")
+    labels = check_label_range(labels, label_maps(label_names)["num_labels"], "labels").tolist()
+    _positive_int(steps, "steps")
+    recipe = FinetuneRecipe(model=name, max_length=max_length, batch_size=min(_positive_int(batch_size, "batch_size"),
+                            len(texts)), learning_rate=learning_rate, seed=seed, warmup=0.1)
+    tokenizer, model = load_for_classification(name, label_names, seed=seed)
+    train = encode(tokenizer, TextSplit(texts, labels), max_length=max_length)
     finetune_loop(model, train, None, recipe, collator=DataCollatorWithPadding(tokenizer), device=device,
                   max_steps=steps, progress=False)
-    return predict_proba(model, tokenizer, list(test_texts), max_length=max_length).argmax(-1).numpy()
+    return predict_proba(model, tokenizer, test_texts, max_length=max_length).argmax(-1).numpy()
 
 
 def contrastive_pairs(labels: Sequence[int], iterations: int, seed: int) -> list[tuple[int, int, float]]:
@@ -297,7 +348,7 @@ def contrastive_pairs(labels: Sequence[int], iterations: int, seed: int) -> list
 
 def setfit_finetune(model, tokenizer, texts: Sequence[str], labels: Sequence[int], *, iterations: int = 5,
                     epochs: int = 1, batch_size: int = 16, learning_rate: float = 1e-4, max_length: int = 64,
-                    seed: int = 0, device=None):
+                    seed: int = DEFAULT_SEED, device=None):
     """SetFit's first step: a copy of the sentence encoder ``model`` fine-tuned so that the cosine
     of two of the labelled texts' mean-pooled embeddings approaches 1 for the same class and 0 for
     different classes (mean squared error; sentence-transformers' ``CosineSimilarityLoss``).
@@ -307,56 +358,41 @@ def setfit_finetune(model, tokenizer, texts: Sequence[str], labels: Sequence[int
     eval mode; embed with it (:func:`embed`) and fit :func:`linear_probe` for SetFit's second step."""
     import copy
 
+    texts = check_texts(texts, "texts")
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
     if epochs < 1 or batch_size < 1 or learning_rate <= 0:
         raise ValueError(f"epochs ({epochs}), batch_size ({batch_size}) and learning_rate ({learning_rate}) must be positive")
-    set_seed(seed)
+    pairs = contrastive_pairs(labels, iterations, seed)
     device = device or next(model.parameters()).device
     tuned = copy.deepcopy(model).to(device).train()
-    pairs = contrastive_pairs(labels, iterations, seed)
     optimizer = torch.optim.AdamW(tuned.parameters(), lr=learning_rate)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # the order of the pairs; dropout masks come from seeded(seed)
+    with seeded(seed):
+        for _ in range(epochs):
+            order = rng.permutation(len(pairs))
+            for s in range(0, len(pairs), batch_size):
+                _setfit_step(tuned, optimizer, tokenizer, texts, [pairs[p] for p in order[s:s + batch_size]],
+                             max_length, device)
+    return tuned.eval()
+
+
+def _setfit_step(tuned, optimizer, tokenizer, texts: list[str], batch: list[tuple[int, int, float]], max_length: int,
+                 device) -> float:
+    """One AdamW step on a batch of pairs: the squared gap between their cosine and their target."""
 
     def sentence_vectors(batch_texts):
         enc = tokenizer(batch_texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt").to(device)
         return mean_pool(tuned(**enc).last_hidden_state, enc["attention_mask"])
 
-    for _ in range(epochs):
-        order = rng.permutation(len(pairs))
-        for s in range(0, len(pairs), batch_size):
-            batch = [pairs[p] for p in order[s:s + batch_size]]
-            a = sentence_vectors([texts[i] for i, _, _ in batch])
-            b = sentence_vectors([texts[j] for _, j, _ in batch])
-            target = torch.tensor([t for _, _, t in batch], device=device)
-            loss = torch.nn.functional.mse_loss(torch.nn.functional.cosine_similarity(a, b), target)
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-    return tuned.eval()
-
-
-_WEIGHTS: dict = {}
-
-
-def _cached_classifier(name, label_names, seed):
-    """A fresh classifier whose encoder weights are copied from one load (loading is the slow part)."""
-    from .finetune import load_for_classification
-
-    if name not in _WEIGHTS:
-        tokenizer, model = load_for_classification(name, label_names, seed=seed)
-        _WEIGHTS.clear()
-        _WEIGHTS[name] = (tokenizer, {k: v.clone() for k, v in model.state_dict().items() if "classifier" not in k})
-    tokenizer, state = _WEIGHTS[name]
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-
-    config = AutoConfig.from_pretrained(pretrained_bert(name), num_labels=len(label_names),
-                                        id2label=dict(enumerate(label_names)),
-                                        label2id={n: i for i, n in enumerate(label_names)})
-    set_seed(seed)
-    model = AutoModelForSequenceClassification.from_config(config)
-    model.load_state_dict(state, strict=False)
-    return tokenizer, model
+    a = sentence_vectors([texts[i] for i, _, _ in batch])
+    b = sentence_vectors([texts[j] for _, j, _ in batch])
+    target = torch.tensor([t for _, _, t in batch], device=device)
+    loss = torch.nn.functional.mse_loss(torch.nn.functional.cosine_similarity(a, b), target)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
 
 
 def few_shot_curve(labels: Sequence[int], ks: Sequence[int], seeds: Sequence[int],
@@ -366,12 +402,17 @@ def few_shot_curve(labels: Sequence[int], ks: Sequence[int], seeds: Sequence[int
     examples and returns predictions for the test set. -> ``{k: [accuracy per seed]}``."""
 
     test_labels = np.asarray(test_labels)
+    if len(ks) == 0 or len(seeds) == 0:
+        raise ValueError(f"ks and seeds must each hold at least one value, got ks={list(ks)}, seeds={list(seeds)}")
     curve: dict[int, list[float]] = {}
     bar = progress_bar(total=len(ks) * len(seeds), desc="few-shot", enabled=progress)
     for k in ks:
         curve[k] = []
         for seed in seeds:
             predictions = np.asarray(fit_predict(sample_k_shot(labels, k, seed)))
+            if predictions.shape != test_labels.shape:
+                raise ValueError(f"fit_predict returned {predictions.shape} predictions for k={k}, seed={seed}; "
+                                 f"expected one per test label {test_labels.shape}")
             curve[k].append(float((predictions == test_labels).mean()))
             bar.update(1)
     bar.close()
@@ -381,4 +422,6 @@ def few_shot_curve(labels: Sequence[int], ks: Sequence[int], seeds: Sequence[int
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and (population) standard deviation of a list of accuracies."""
     values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        raise ValueError("values is empty: no accuracies to average")
     return float(values.mean()), float(values.std())

@@ -67,8 +67,8 @@ def test_recipe_checks_and_profiles():
         FinetuneRecipe(warmup=2)
     with pytest.raises(ValueError, match="batch_size"):
         FinetuneRecipe(batch_size=0)
-    assert FinetuneRecipe.for_profile("smoke").n_train < FinetuneRecipe.for_profile("cpu", n_train=5).n_train + 10_000
-    assert FinetuneRecipe.for_profile("gpu").n_train is None
+    assert FinetuneRecipe.from_profile("smoke").n_train < FinetuneRecipe.from_profile("cpu", n_train=5).n_train + 10_000
+    assert FinetuneRecipe.from_profile("gpu").n_train is None
 
 
 def test_loop_learns_keeps_best_and_stops_early(tokenizer):

@@ -46,7 +46,7 @@ def gpu_runs() -> dict[str, tuple[str, MemoryEstimate]]:
             _n_params(lambda: MiniBertForMaskedLM(mlm.bert)), batch_size=mlm.train.batch_size, seq_len=mlm.seq_len,
             n_layer=mlm.bert.num_hidden_layers, hidden=mlm.bert.hidden_size, n_heads=mlm.bert.num_attention_heads,
             vocab_size=mlm.bert.vocab_size, logit_fraction=0.15))  # logits of the 15% masked tokens only
-    recipe, minilm = FinetuneRecipe.for_profile("gpu"), AutoConfig.from_pretrained(pretrained_bert("minilm"))
+    recipe, minilm = FinetuneRecipe.from_profile("gpu"), AutoConfig.from_pretrained(pretrained_bert("minilm"))
     runs["MiniLM fine-tuning (lesson 07)"] = (
         f"batch {recipe.batch_size} × ≤ {recipe.max_length} tokens", estimate_training_memory(
             _n_params(lambda: AutoModelForSequenceClassification.from_config(minilm)), batch_size=recipe.batch_size,

@@ -48,7 +48,7 @@ def test_bad_device_is_named():
 def test_trainer_arguments_follow_the_choice(monkeypatch, tmp_path):
     recipe = finetune.FinetuneRecipe()
     for dtype, (bf16, fp16) in {torch.bfloat16: (True, False), torch.float16: (False, True), None: (False, False)}.items():
-        monkeypatch.setattr(finetune, "autocast_dtype", lambda device, dtype=dtype: dtype)
+        monkeypatch.setattr(finetune.trainer, "autocast_dtype", lambda device, dtype=dtype: dtype)
         args = finetune.training_arguments(recipe, tmp_path, progress=False)
         assert (args.bf16, args.fp16) == (bf16, fp16), dtype
 
@@ -81,7 +81,7 @@ def test_finetune_loop_fp16_path_runs(monkeypatch):
 
     from tests.test_finetune import RECIPE, tiny_model as tiny_bert, toy_data
 
-    monkeypatch.setattr(finetune, "autocast_dtype", lambda device: torch.float16)
+    monkeypatch.setattr(finetune.loop, "autocast_dtype", lambda device: torch.float16)
     tokenizer = AutoTokenizer.from_pretrained(finetune.pretrained_bert())
     data = toy_data()
     train = finetune.encode(tokenizer, data.train, max_length=16)

@@ -1,6 +1,6 @@
-"""``python -m fmteach.finetune ...`` (also under ``torchrun`` and ``accelerate launch``)."""
+"""``python -m fmteach.finetune ...`` (also under ``torchrun`` and ``accelerate launch``): see :mod:`.cli`."""
 
-from .loop import main
+from .cli import main
 
 if __name__ == "__main__":
     main()
