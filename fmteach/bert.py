@@ -80,7 +80,15 @@ class BertConfig:
     @classmethod
     def from_json(cls, path: str | Path) -> BertConfig:
         """Read a Hugging Face ``config.json``; fields we do not model are ignored."""
-        raw = json.loads(Path(path).read_text())
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file (expected a Hugging Face config.json)")
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path} is not valid JSON ({err}): expected a Hugging Face config.json") from err
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path} holds a JSON {type(raw).__name__}: expected an object (a config.json)")
         if raw.get("model_type", "bert") != "bert" or raw.get("position_embedding_type", "absolute") != "absolute":
             raise ValueError(f"{path} is not a BERT with absolute positions (model_type={raw.get('model_type')!r})")
         if raw.get("hidden_act", "gelu") != "gelu":
@@ -236,8 +244,12 @@ class MiniBertModel(_PretrainedMixin, nn.Module):
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, *, output_attentions=False):
         """``attention_mask`` (B, T) of 0/1 (1 = real token); ``token_type_ids`` (B, T), default 0."""
         _check_ids(input_ids, self.config)
+        if attention_mask is not None:
+            _check_same_shape("attention_mask", attention_mask, input_ids)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
+        else:
+            _check_same_shape("token_type_ids", token_type_ids, input_ids, high=self.config.type_vocab_size)
         mask = None if attention_mask is None else padding_mask(attention_mask)  # (B, 1, 1, T)
         x = self.embeddings(input_ids, token_type_ids)
         hidden, maps = [x], []
@@ -270,6 +282,8 @@ class MiniBertForMaskedLM(_PretrainedMixin, nn.Module):
         ``masked_only=True`` (with labels) scores only the masked positions: logits ``(n_masked, V)``,
         the same loss for a fraction of the work -- what training uses."""
         out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions=output_attentions)
+        if labels is not None:
+            _check_labels(labels, input_ids.shape, self.config.vocab_size, ignore=True)
         if masked_only:
             if labels is None:
                 raise ValueError("masked_only=True needs labels (original ids at masked positions, -100 elsewhere)")
@@ -313,6 +327,8 @@ class MiniBertForSequenceClassification(_PretrainedMixin, nn.Module):
         """-> ``(logits (B, num_labels), loss or None, encoder output)``."""
         out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions=output_attentions)
         logits = self.classifier(self.dropout(out.pooler_output))
+        if labels is not None:
+            _check_labels(labels, (input_ids.shape[0],), self.config.num_labels, ignore=False)
         loss = None if labels is None else F.cross_entropy(logits, labels)
         return logits, loss, out
 
@@ -345,13 +361,47 @@ def _init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+def _eager_cpu(t: torch.Tensor) -> bool:
+    # Checking values syncs a GPU and breaks a torch.compile graph: only in eager mode on the CPU.
+    return t.device.type == "cpu" and not torch.compiler.is_compiling()
+
+
 def _check_ids(input_ids: torch.Tensor, config: BertConfig) -> None:
     if not isinstance(input_ids, torch.Tensor) or input_ids.dtype not in (torch.int64, torch.int32):
         raise TypeError(f"input_ids must be a tensor of integer token ids, got {getattr(input_ids, 'dtype', type(input_ids))}")
     if input_ids.dim() != 2:
         raise ValueError(f"input_ids has shape {tuple(input_ids.shape)}: expected (batch, seq_len)")
+    if input_ids.shape[1] == 0:
+        raise ValueError(f"input_ids has shape {tuple(input_ids.shape)}: no tokens (a tokenizer adds at least [CLS])")
     if input_ids.shape[1] > config.max_position_embeddings:
         raise ValueError(
             f"input_ids has shape {tuple(input_ids.shape)}: seq_len {input_ids.shape[1]} exceeds "
             f"max_position_embeddings={config.max_position_embeddings}; truncate the input"
         )
+    if _eager_cpu(input_ids) and input_ids.numel() and not 0 <= int(input_ids.min()) <= int(input_ids.max()) < config.vocab_size:
+        raise ValueError(f"input_ids holds ids in [{int(input_ids.min())}, {int(input_ids.max())}], outside the "
+                         f"vocabulary [0, {config.vocab_size}): was it encoded by this model's tokenizer?")
+
+
+def _check_same_shape(name: str, tensor, input_ids: torch.Tensor, *, high: int | None = None) -> None:
+    """``attention_mask`` / ``token_type_ids``: the shape of ``input_ids``, values in ``[0, high)``."""
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if tensor.shape != input_ids.shape:
+        raise ValueError(f"{name} has shape {tuple(tensor.shape)}, input_ids has {tuple(input_ids.shape)}: "
+                         f"they must match")
+    if high is not None and _eager_cpu(tensor) and tensor.numel() and not 0 <= int(tensor.min()) <= int(tensor.max()) < high:
+        raise ValueError(f"{name} holds values in [{int(tensor.min())}, {int(tensor.max())}]: expected [0, {high})")
+
+
+def _check_labels(labels: torch.Tensor, expected_shape: tuple, n_classes: int, *, ignore: bool) -> None:
+    """Class labels: integer, the expected shape, each in ``[0, n_classes)`` (or -100 where ``ignore``)."""
+    if not isinstance(labels, torch.Tensor) or labels.is_floating_point():
+        raise TypeError(f"labels must be a tensor of integer class ids, got {getattr(labels, 'dtype', type(labels))}")
+    if tuple(labels.shape) != tuple(expected_shape):
+        raise ValueError(f"labels has shape {tuple(labels.shape)}: expected {tuple(expected_shape)}")
+    if _eager_cpu(labels) and labels.numel():
+        real = labels[labels != IGNORE_INDEX] if ignore else labels
+        if real.numel() and not 0 <= int(real.min()) <= int(real.max()) < n_classes:
+            allowed = f"[0, {n_classes})" + (f" or {IGNORE_INDEX} (not scored)" if ignore else "")
+            raise ValueError(f"labels holds values in [{int(real.min())}, {int(real.max())}]: expected {allowed}")

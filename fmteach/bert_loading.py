@@ -45,7 +45,11 @@ def load_hf_bert_state_dict(model: torch.nn.Module, safetensors_path: str | Path
     path = Path(safetensors_path)
     if not path.exists():
         raise FileNotFoundError(f"no weights at {path}: expected a Hugging Face folder with model.safetensors")
-    checkpoint = load_file(str(path))
+    try:
+        checkpoint = load_file(str(path))
+    except Exception as err:  # SafetensorError on a truncated or foreign file
+        raise ValueError(f"{path} cannot be read as safetensors weights ({type(err).__name__}: {err}): "
+                         f"expected a Hugging Face model.safetensors") from err
     ours = model.state_dict()
     tied = {"cls.predictions.decoder.weight"}  # tied to the word embeddings: loaded through them
     renamed, unused = {}, []

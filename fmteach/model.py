@@ -219,9 +219,13 @@ class MiniGPT(nn.Module):
         likely only. ``generator`` (on idx's device) makes sampling repeatable. Call ``eval()`` first.
         """
         self._check_idx(idx[:, -self.config.block_size :] if idx.dim() == 2 else idx)
-        if temperature < 0:
+        if idx.shape[1] == 0:
+            raise ValueError(f"idx has shape {tuple(idx.shape)}: an empty prompt; give at least one token of context")
+        if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
+        if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or temperature < 0:
             raise ValueError(f"temperature={temperature} must be >= 0 (0 = greedy)")
-        if top_k is not None and top_k < 1:
+        if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
             raise ValueError(f"top_k={top_k} must be a positive int or None")
         for _ in range(max_new_tokens):
             context = idx[:, -self.config.block_size :]  # the model reads at most block_size tokens
