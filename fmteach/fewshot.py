@@ -276,7 +276,7 @@ def sample_k_shot(labels: Sequence[int], k: int, seed: int, num_labels: int | No
     if len(labels) == 0:
         raise ValueError("labels is empty: no pool to draw from")
     if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be at least 1, got {k!r}")
+        raise ValueError(f"k must be an int >= 1 (examples per class), got {k!r}")
     labels = check_label_range(labels, num_labels, "labels")
     num_labels = num_labels or int(labels.max()) + 1
     rng = np.random.default_rng(seed)
@@ -333,7 +333,8 @@ def contrastive_pairs(labels: Sequence[int], iterations: int, seed: int) -> list
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations}")
     if len(set(labels.tolist())) < 2:
-        raise ValueError("contrastive pairs need examples of at least two classes")
+        raise ValueError(f"labels: contrastive pairs need examples of at least two classes, got "
+                         f"{sorted(set(labels.tolist()))}")
     rng = np.random.default_rng(seed)
     pairs = []
     for _ in range(iterations):
@@ -405,17 +406,16 @@ def few_shot_curve(labels: Sequence[int], ks: Sequence[int], seeds: Sequence[int
     if len(ks) == 0 or len(seeds) == 0:
         raise ValueError(f"ks and seeds must each hold at least one value, got ks={list(ks)}, seeds={list(seeds)}")
     curve: dict[int, list[float]] = {}
-    bar = progress_bar(total=len(ks) * len(seeds), desc="few-shot", enabled=progress)
-    for k in ks:
-        curve[k] = []
-        for seed in seeds:
-            predictions = np.asarray(fit_predict(sample_k_shot(labels, k, seed)))
-            if predictions.shape != test_labels.shape:
-                raise ValueError(f"fit_predict returned {predictions.shape} predictions for k={k}, seed={seed}; "
-                                 f"expected one per test label {test_labels.shape}")
-            curve[k].append(float((predictions == test_labels).mean()))
-            bar.update(1)
-    bar.close()
+    with progress_bar(total=len(ks) * len(seeds), desc="few-shot", enabled=progress) as bar:
+        for k in ks:
+            curve[k] = []
+            for seed in seeds:
+                predictions = np.asarray(fit_predict(sample_k_shot(labels, k, seed)))
+                if predictions.shape != test_labels.shape:
+                    raise ValueError(f"fit_predict returned {predictions.shape} predictions for k={k}, seed={seed}; "
+                                     f"expected one per test label {test_labels.shape}")
+                curve[k].append(float((predictions == test_labels).mean()))
+                bar.update(1)
     return curve
 
 

@@ -40,8 +40,46 @@ def test_embed_is_normalised_and_independent_of_batching(tiny_encoder, tmp_path,
     first = embed(model, tok, texts, cache=True)
     assert len(list(tmp_path.glob("embeddings-*.pt"))) == 1
     torch.testing.assert_close(embed(model, tok, texts, cache=True), first)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="texts must be a list of strings, not one string"):
         embed(model, tok, "one string")
+
+
+def test_embedding_cache_is_read_safely_and_rebuilt_when_broken(tiny_encoder, tmp_path, monkeypatch):
+    tok, model = tiny_encoder
+    monkeypatch.setenv("FMTEACH_CACHE", str(tmp_path))
+    texts = ["one text", "another text"]
+    fresh = embed(model, tok, texts, cache=True)
+    (path,) = tmp_path.glob("embeddings-*.pt")
+    assert torch.equal(torch.load(path, weights_only=True), fresh) and not list(tmp_path.glob("*.tmp"))
+    path.write_bytes(b"not a torch file")  # a truncated or foreign cache file
+    with pytest.warns(UserWarning, match="computing the embeddings again"):
+        again = embed(model, tok, texts, cache=True)
+    torch.testing.assert_close(again, fresh)
+    assert torch.equal(torch.load(path, weights_only=True), again)  # and written back whole
+    torch.save(torch.zeros(5, 2), path)  # readable, but not these texts' shape
+    with pytest.warns(UserWarning, match=r"does not hold a \(2, 32\) tensor"):
+        torch.testing.assert_close(embed(model, tok, texts, cache=True), fresh)
+
+
+def test_embed_and_cloze_run_in_eval_mode_and_give_the_mode_back(tiny_encoder):
+    tok, model = tiny_encoder
+    texts = ["a text with some words", "another"]
+    expected = embed(model, tok, texts)
+    model.train()  # dropout on: embed must switch it off for the call, then give the mode back
+    try:
+        torch.testing.assert_close(embed(model, tok, texts), expected)
+        assert model.training
+    finally:
+        model.eval()
+    mlm = MiniBertForMaskedLM(BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1,
+                                         num_attention_heads=2, intermediate_size=32, max_position_embeddings=64))
+    prompt = CLOZE_PROMPTS["movie-reviews"]
+    mlm.eval()
+    still = cloze_scores(mlm, tok, texts, template=prompt["template"], verbalizer=[["bad"], ["good"]])
+    mlm.train()
+    torch.testing.assert_close(cloze_scores(mlm, tok, texts, template=prompt["template"],
+                                            verbalizer=[["bad"], ["good"]]), still)
+    assert mlm.training
 
 
 def test_similarity_scores_pick_the_closest():

@@ -62,13 +62,24 @@ def test_encode_dynamic_vs_max_length(tokenizer):
     assert len(subset(split, 1)) == 1 and subset(split, None) is split
 
 
-def test_recipe_checks_and_profiles():
+def test_recipe_checks_and_profiles(monkeypatch):
     with pytest.raises(ValueError, match="warmup"):
         FinetuneRecipe(warmup=2)
     with pytest.raises(ValueError, match="batch_size"):
         FinetuneRecipe(batch_size=0)
-    assert FinetuneRecipe.from_profile("smoke").n_train < FinetuneRecipe.from_profile("cpu", n_train=5).n_train + 10_000
-    assert FinetuneRecipe.from_profile("gpu").n_train is None
+    smoke, cpu, gpu = (FinetuneRecipe.from_profile(p) for p in ("smoke", "cpu", "gpu"))
+    assert (smoke.n_train, smoke.n_eval, smoke.epochs, smoke.batch_size) == (640, 256, 1.0, 16)
+    assert (cpu.n_train, cpu.n_eval, cpu.epochs) == (6000, None, 2.0)
+    assert (gpu.n_train, gpu.n_eval, gpu.epochs, gpu.learning_rate) == (None, None, 4.0, 5e-5)
+    assert smoke.seed == cpu.seed == gpu.seed == 0 and smoke.model == "minilm"
+    # overrides replace fields of the preset and nothing else
+    assert FinetuneRecipe.from_profile("cpu", n_train=5) == dataclasses.replace(cpu, n_train=5)
+    monkeypatch.setenv("FMTEACH_PROFILE", "smoke")
+    assert FinetuneRecipe.from_profile() == smoke  # no profile: $FMTEACH_PROFILE
+    with pytest.raises(TypeError, match="n_trian"):
+        FinetuneRecipe.from_profile("smoke", n_trian=5)
+    with pytest.raises(ValueError, match="profile 'huge'"):
+        FinetuneRecipe.from_profile("huge")
 
 
 def test_loop_learns_keeps_best_and_stops_early(tokenizer):
@@ -93,12 +104,30 @@ def test_loop_learns_keeps_best_and_stops_early(tokenizer):
     assert blind.steps == 3 and "eval_accuracy" not in blind.history[0]
 
 
-def test_loop_is_reproducible(tokenizer):
+def _without_seconds(history):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def test_loop_is_reproducible_whatever_ran_before(tokenizer):
+    """Same recipe, same start: the same history (every epoch, every metric) and the same weights,
+    even when the global RNG was left in a different state by what ran before."""
     data = toy_data()
     train, val = encode(tokenizer, data.train, max_length=16), encode(tokenizer, data.validation, max_length=16)
-    runs = [finetune_loop(tiny_model(), train, val, RECIPE, collator=DataCollatorWithPadding(tokenizer), progress=False)
-            for _ in range(2)]
-    assert runs[0].history[-1]["train_loss"] == runs[1].history[-1]["train_loss"]
+    recipe = dataclasses.replace(RECIPE, epochs=3)
+    runs, models = [], []
+    for global_seed in (1, 2):
+        model = tiny_model()  # seeds the global RNG itself: the same start weights
+        torch.manual_seed(global_seed)  # ... then a different global state before the loop
+        runs.append(finetune_loop(model, train, val, recipe, collator=DataCollatorWithPadding(tokenizer), progress=False))
+        models.append(model)
+    assert _without_seconds(runs[0].history) == _without_seconds(runs[1].history)
+    assert len(runs[0].history) == 3 and runs[0].best_epoch == runs[1].best_epoch
+    for (name, a), b in zip(models[0].state_dict().items(), models[1].state_dict().values()):
+        assert torch.equal(a, b), name
+    other = tiny_model()
+    finetune_loop(other, train, val, dataclasses.replace(recipe, seed=1), collator=DataCollatorWithPadding(tokenizer),
+                  progress=False)  # another seed: another shuffle and other dropout masks
+    assert not torch.equal(other.classifier.weight, models[0].classifier.weight)
 
 
 def test_trainer_recipe_trains_evaluates_saves_and_reloads(tokenizer, tmp_path):
@@ -126,12 +155,25 @@ def test_predict_proba_order_and_errors(tokenizer):
     torch.testing.assert_close(both.sum(-1), torch.ones(2))
     with pytest.raises(TypeError, match="list of strings"):
         predict_proba(model, tokenizer, "one string")
+    with pytest.raises(ValueError, match="texts is empty"):
+        predict_proba(model, tokenizer, [])
+    model.train()
+    torch.testing.assert_close(predict_proba(model, tokenizer, texts), both)  # dropout off inside the call ...
+    assert model.training  # ... and the model's own mode given back
 
 
 def test_padding_speed_reports_both(tokenizer):
-    out = padding_speed(tiny_model(), tokenizer, POS + NEG, max_length=32, batch_size=4, n_batches=2, rounds=1)
+    model = tiny_model().eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    out = padding_speed(model, tokenizer, POS + NEG, max_length=32, batch_size=4, n_batches=2, rounds=1)
     assert out["examples"] == 8 and out["max_length_tokens_per_example"] == 32
-    assert out["dynamic_tokens_per_example"] < 10 and out["speedup"] > 0
+    lengths = sorted(len(tokenizer(t)["input_ids"]) for t in POS + NEG)
+    assert lengths[0] <= out["dynamic_tokens_per_example"] <= lengths[-1] < 10  # each batch as wide as its longest
+    assert out["speedup"] == pytest.approx(out["dynamic_examples_per_s"] / out["max_length_examples_per_s"])
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # no optimizer step
+    assert not model.training and all(p.grad is None for p in model.parameters())  # mode restored, gradients cleared
+    # fewer texts than batch_size * n_batches: the last batch is short, not an IndexError
+    assert padding_speed(model, tokenizer, POS, max_length=32, batch_size=4, n_batches=2, rounds=1)["examples"] == 5
 
 
 def test_most_confident_mistakes():
@@ -148,6 +190,8 @@ def test_classifier_from_mlm_copies_the_encoder():
     clf = classifier_from_mlm(mlm, num_labels=3)
     assert clf.classifier.out_features == 3
     torch.testing.assert_close(clf.bert.embeddings.word_embeddings.weight, mlm.bert.embeddings.word_embeddings.weight)
+    assert torch.equal(classifier_from_mlm(mlm, 3, seed=0).classifier.weight, clf.classifier.weight)  # seeded head
+    assert not torch.equal(classifier_from_mlm(mlm, 3, seed=1).classifier.weight, clf.classifier.weight)
 
 
 def test_cli_trains_data_parallel_under_torchrun(tmp_path):

@@ -25,7 +25,7 @@ def check_texts(texts, argument: str = "texts") -> list[str]:
         raise ValueError(f"{argument} is empty: give at least one text")
     bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
     if bad is not None:
-        raise TypeError(f"{argument}[{bad}] is a {type(texts[bad]).__name__}, not a string: {texts[bad]!r}")
+        raise TypeError(f"{argument}[{bad}] is {texts[bad]!r} of type {type(texts[bad]).__name__}, not a string")
     return texts
 
 

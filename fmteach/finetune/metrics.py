@@ -21,7 +21,7 @@ def _as_class_indices(values, argument: str) -> np.ndarray:
     if array.size and not np.issubdtype(array.dtype, np.integer):
         if not np.issubdtype(array.dtype, np.floating) or not np.all(np.isfinite(array)) \
                 or not np.all(array == np.round(array)):
-            example = array.flat[0]
+            example = array.flat[0].item()
             raise TypeError(f"{argument} must hold class indices (integers), got {array.dtype} values such as "
                             f"{example!r}; for probabilities or logits pass .argmax(-1)")
         array = array.astype(np.int64)
