@@ -121,7 +121,7 @@ def load_mini_bert_mlm(profile: str | None = None, *, progress: bool | None = No
     return model.eval(), tokenizer
 
 
-def main(argv=None) -> None:
+def _parse_args(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=PROFILES, default=None)
     parser.add_argument("--out", required=True, help="folder for ckpt.pt, history.json, curves.png")
@@ -138,42 +138,43 @@ def main(argv=None) -> None:
                         help="stop after this many steps, the schedule still set by --max-steps (same weights "
                              "as that step of the full run)")
     args = parser.parse_args(argv)
-    if args.stop_at_step is not None and args.stop_at_step < 1:
-        parser.error(f"--stop-at-step must be >= 1, got {args.stop_at_step}")
+    for flag, value, low in (("--stop-at-step", args.stop_at_step, 1), ("--max-steps", args.max_steps, 1),
+                             ("--checkpoint-interval", args.checkpoint_interval, 0)):
+        if value is not None and value < low:
+            parser.error(f"{flag} must be >= {low}, got {value}")
     if args.max_seconds is not None and args.max_seconds <= 0:
         parser.error(f"--max-seconds must be positive, got {args.max_seconds}")
-    if args.max_steps is not None and args.max_steps < 1:
-        parser.error(f"--max-steps must be >= 1, got {args.max_steps}")
-    if args.checkpoint_interval < 0:
-        parser.error(f"--checkpoint-interval must be >= 0, got {args.checkpoint_interval}")
+    return args
 
-    import matplotlib
 
-    matplotlib.use("Agg")
-
-    from .viz.curves import plot_mlm_curves
-    from dataclasses import replace
-
-    rank, world, device = setup_distributed()
-    recipe = MLMRecipe.from_profile(args.profile)
-    if args.max_steps:
-        recipe = replace(recipe, train=replace(recipe.train, max_steps=args.max_steps))
-    if args.checkpoint_interval:
-        recipe = replace(recipe, train=replace(recipe.train, checkpoint_interval=args.checkpoint_interval))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-
-    jsonl = args.metrics_jsonl if rank == 0 else None
-    append_jsonl(jsonl, {"event": "start", "profile": args.profile or get_profile(), "device": str(device),
-                         "processes": world, "torch": torch.__version__, "seq_len": recipe.seq_len,
-                         "bert_config": recipe.bert.__dict__, "train_config": recipe.train.__dict__})
-
+def _report(jsonl):
     def report(entry, history):
         append_jsonl(jsonl, {"event": "eval", **entry})
         print(f"step {entry['step']:>5}  train {entry['train_loss']:.3f}  held-out loss {entry['mlm_loss']:.3f}  "
               f"accuracy {entry['mlm_accuracy']:.3f}  perplexity {entry['perplexity']:.1f}", flush=True)
+    return report
 
-    model, data, result = pretrain(recipe, device=device, out_dir=out, resume=args.resume, on_eval=report,
+
+def main(argv=None) -> None:
+    """``python -m fmteach.pretrain_mlm --out runs/mlm``: pretrain, then write history.json and curves.png."""
+    args = _parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .viz.curves import plot_mlm_curves
+
+    rank, world, device = setup_distributed()
+    recipe = MLMRecipe.from_profile(args.profile)
+    train_changes = {k: v for k, v in (("max_steps", args.max_steps),
+                                       ("checkpoint_interval", args.checkpoint_interval)) if v}
+    recipe = replace(recipe, train=replace(recipe.train, **train_changes))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    jsonl = args.metrics_jsonl if rank == 0 else None
+    append_jsonl(jsonl, {"event": "start", "profile": args.profile or get_profile(), "device": str(device),
+                         "processes": world, "torch": torch.__version__, "seq_len": recipe.seq_len,
+                         "bert_config": recipe.bert.__dict__, "train_config": recipe.train.__dict__})
+    model, data, result = pretrain(recipe, device=device, out_dir=out, resume=args.resume, on_eval=_report(jsonl),
                                    progress=rank == 0 and not args.no_progress, max_seconds=args.max_seconds,
                                    stop_at_step=args.stop_at_step)
     if rank == 0:

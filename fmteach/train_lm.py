@@ -61,6 +61,36 @@ def load_trained(out_dir: str | Path, device: torch.device | str = "cpu") -> tup
     return model.eval(), CharTokenizer(ckpt["extra"]["chars"]), ckpt
 
 
+def _finish(args, result, model, data, baseline, device, out, jsonl, started, *, profile, world, model_config,
+            train_config) -> dict:
+    """Rank 0 after training: history.json, the loss curve, a sample, the final line and record."""
+    final = result.history[-1]
+    summary = {
+        "profile": profile, "processes": world, "device": str(device),
+        "final_step": result.step, "final_train_loss": final["train_loss"], "final_val_loss": final["val_loss"],
+        "unigram_baseline": baseline, "train_seconds": result.seconds, "out_of_time": result.out_of_time,
+        "wall_seconds": time.perf_counter() - started,
+        "model_config": model_config.__dict__, "train_config": train_config.__dict__,
+        "history": result.history, "step_losses": result.step_losses,
+    }
+    (out / "history.json").write_text(json.dumps(summary, indent=1))
+    from .viz.curves import plot_lm_losses
+
+    plot_lm_losses(result, out / "loss_curve.png", baseline, title=f"MiniGPT, {profile} profile")
+    if args.sample_chars > 0:
+        generator = torch.Generator(device=device).manual_seed(args.seed)
+        start = torch.tensor([data.tokenizer.encode("\n")], device=device)
+        model.eval()
+        sample = model.generate(start, args.sample_chars, temperature=0.8, top_k=20, generator=generator)
+        print("-" * 60 + "\n" + data.tokenizer.decode(sample[0].tolist()) + "\n" + "-" * 60)
+    print(f"final: step {result.step}, val loss {final['val_loss']:.4f} (unigram baseline {baseline:.4f}), "
+          f"training {result.seconds:.1f} s, wall {summary['wall_seconds']:.1f} s -> {out}"
+          + (" (stopped by --max-seconds)" if result.out_of_time else ""))
+    append_jsonl(jsonl, {"event": "final", **{k: v for k, v in summary.items() if k not in (
+        "history", "step_losses", "model_config", "train_config")}, "max_steps": train_config.max_steps})
+    return summary
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Run the CLI; returns the summary it writes to ``history.json``."""
     args = parse_args(argv)
@@ -95,32 +125,8 @@ def main(argv: list[str] | None = None) -> dict:
                    max_seconds=args.max_seconds,
                    on_eval=lambda entry, history: append_jsonl(jsonl, {"event": "eval", **entry,
                                                                       "seconds": time.perf_counter() - started}))
-    summary = {}
-    if rank == 0:
-        final = result.history[-1]
-        summary = {
-            "profile": profile, "processes": world, "device": str(device),
-            "final_step": result.step, "final_train_loss": final["train_loss"], "final_val_loss": final["val_loss"],
-            "unigram_baseline": baseline, "train_seconds": result.seconds, "out_of_time": result.out_of_time,
-            "wall_seconds": time.perf_counter() - started,
-            "model_config": model_config.__dict__, "train_config": train_config.__dict__,
-            "history": result.history, "step_losses": result.step_losses,
-        }
-        (out / "history.json").write_text(json.dumps(summary, indent=1))
-        from .viz.curves import plot_lm_losses
-
-        plot_lm_losses(result, out / "loss_curve.png", baseline, title=f"MiniGPT, {profile} profile")
-        if args.sample_chars > 0:
-            generator = torch.Generator(device=device).manual_seed(args.seed)
-            start = torch.tensor([data.tokenizer.encode("\n")], device=device)
-            model.eval()
-            sample = model.generate(start, args.sample_chars, temperature=0.8, top_k=20, generator=generator)
-            print("-" * 60 + "\n" + data.tokenizer.decode(sample[0].tolist()) + "\n" + "-" * 60)
-        print(f"final: step {result.step}, val loss {final['val_loss']:.4f} (unigram baseline {baseline:.4f}), "
-              f"training {result.seconds:.1f} s, wall {summary['wall_seconds']:.1f} s -> {out}"
-              + (" (stopped by --max-seconds)" if result.out_of_time else ""))
-        append_jsonl(jsonl, {"event": "final", **{k: v for k, v in summary.items() if k not in (
-            "history", "step_losses", "model_config", "train_config")}, "max_steps": train_config.max_steps})
+    summary = _finish(args, result, model, data, baseline, device, out, jsonl, started,
+                      profile=profile, world=world, model_config=model_config, train_config=train_config) if rank == 0 else {}
     cleanup_distributed()
     return summary
 
