@@ -84,7 +84,7 @@ def test_leakage_experiment_separates_seen_and_unseen():
     result = leakage_experiment(train, test, kind="1nn")
     assert result.n_test == 7 and result.n_seen == 5
     assert result.accuracy_seen == 1.0                   # memorised: its own copy is the nearest neighbour
-    assert 0 <= result.accuracy_unseen <= 1
+    assert result.accuracy_unseen == 0.5                # 'kiwi lime bitter': no word seen, 'fig date sweet': sweet
     assert math.isclose(result.accuracy, (5 + 2 * result.accuracy_unseen) / 7)
     assert math.isnan(leakage_experiment(train, TextSplit(["kiwi"], [0]), kind="logreg").accuracy_seen)
     with pytest.raises(ValueError, match="kind must be one of logreg, 1nn"):

@@ -1,0 +1,54 @@
+"""One device rule for notebooks and command lines: CUDA, then Apple's MPS, then the CPU."""
+
+import pytest
+import torch
+
+from fmteach import profile, train
+from fmteach.distributed import setup_distributed
+
+
+@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_get_device_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert profile.get_device().type == expected
+    assert profile.get_device("cpu").type == "cpu"  # an explicit choice wins
+
+
+def test_a_single_process_cli_follows_the_notebook_rule(monkeypatch):
+    """A Mac used to train on the CPU from the command line and on MPS in the notebook."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert setup_distributed() == (0, 1, torch.device("mps"))
+    assert train.setup_distributed is setup_distributed  # the CLIs' import path
+
+
+def test_several_processes_without_cuda_use_the_cpu(monkeypatch):
+    """gloo all-reduces CPU tensors: MPS is not an option for torchrun without CUDA."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)  # as if torchrun had joined us
+    monkeypatch.setattr(torch.distributed, "get_rank", lambda: 1)
+    monkeypatch.setattr(torch.distributed, "get_world_size", lambda: 2)
+    assert setup_distributed() == (1, 2, torch.device("cpu"))
+
+
+def test_one_seed_default_everywhere():
+    import inspect
+
+    from fmteach import fewshot, finetune, leakage, mlm, notebook
+    from fmteach.applications import nsp, qa, seq2seq, tagging, training, vit
+    from fmteach.train_config import TrainConfig
+
+    assert TrainConfig().seed == profile.DEFAULT_SEED
+    defaults = {}
+    finetune_rooms = [getattr(finetune, room) for room in ("models", "loop", "evaluate", "data") if hasattr(finetune, room)]
+    for module in (notebook, leakage, mlm, fewshot, finetune, *finetune_rooms, training, nsp, qa, seq2seq, tagging, vit):
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            seed = inspect.signature(fn).parameters.get("seed")
+            if seed is not None and seed.default is not inspect.Parameter.empty:
+                defaults[f"{module.__name__}.{name}"] = seed.default
+    assert len(defaults) >= 8, defaults
+    assert set(defaults.values()) == {profile.DEFAULT_SEED}, defaults
