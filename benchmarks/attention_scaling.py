@@ -1,7 +1,7 @@
 """From-scratch attention vs torch's fused SDPA as the sequence length doubles: time and peak memory.
 
     python benchmarks/attention_scaling.py                  # CPU, T = 128 ... 1024
-    python benchmarks/attention_scaling.py --device cuda    # GPU, T = 128 ... 4096, bf16
+    python benchmarks/attention_scaling.py --device cuda    # GPU, T = 128 ... 4096, bf16 (fp16 on a T4)
 
 Each measurement is a causal forward + backward pass over q, k, v of shape (B, H, T, hs). The two
 implementations alternate within every repeat, so a busy machine slows both alike. The from-scratch
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 from fmteach.attention import scaled_dot_product_attention  # noqa: E402
 from fmteach.masks import causal_mask  # noqa: E402
+from fmteach.profile import autocast_dtype  # noqa: E402
 from fmteach.train import append_jsonl  # noqa: E402
 
 
@@ -75,7 +76,8 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--head-dim", type=int, default=64)
-    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="default bf16 on cuda")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None,
+                        help="default: the device's training type (bf16, or fp16 on a T4/V100; float32 on the CPU)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=str(Path(__file__).with_name("attention_scaling.png")))
     parser.add_argument("--max-seconds", type=float, default=None,
@@ -86,7 +88,7 @@ def main(argv=None) -> list[dict]:
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     device = torch.device(args.device)
-    dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
+    dtype = getattr(torch, args.dtype) if args.dtype else (autocast_dtype(device) or torch.float32)
     max_len = args.max_len or (4096 if device.type == "cuda" else 1024)
     torch.manual_seed(0)
     rows = []

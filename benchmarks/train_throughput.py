@@ -1,7 +1,7 @@
 """Training throughput: fmteach's MiniGPT vs transformers' GPT2LMHeadModel, measured side by side.
 
     python benchmarks/train_throughput.py                 # CPU, the cpu profile's model size
-    python benchmarks/train_throughput.py --device cuda   # GPU, the gpu profile's size, bf16 autocast
+    python benchmarks/train_throughput.py --device cuda   # GPU, the gpu profile's size, 16-bit autocast (bf16, or fp16 on a T4)
     python benchmarks/train_throughput.py --device cuda --compile --jsonl runs/throughput.jsonl
 
 Both models have the identical configuration and the same weights (MiniGPT.from_gpt2), see the
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 from fmteach.model import GPTConfig, MiniGPT  # noqa: E402
+from fmteach.profile import autocast_dtype  # noqa: E402
 from fmteach.train import append_jsonl  # noqa: E402
 
 DATASHEET_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense, no sparsity
@@ -83,9 +84,10 @@ def main(argv=None) -> dict:
     config = getattr(GPTConfig, size)(vocab_size=65, dropout=0.0)
     batch_size = args.batch_size or {"smoke": 32, "cpu": 12, "gpu": 64}[size]
     if device.type == "cpu":
-        torch.set_flush_denormal(True)  # as fmteach.train does, for both models
+        torch.set_flush_denormal(True)  # as fmteach.train does inside its loop, for both models
     mini, gpt2 = build_models(config, device)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    amp_dtype = autocast_dtype(device)  # bf16 where the GPU has it, fp16 on a T4/V100, None on the CPU
+    amp = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
     generator = torch.Generator().manual_seed(0)
     batches = [torch.randint(config.vocab_size, (batch_size, config.block_size + 1), generator=generator).to(device)
                for _ in range(args.steps)]

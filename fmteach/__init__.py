@@ -1,8 +1,24 @@
 """fmteach: the tested helper package of the fmteach course on foundation models.
 
-Modules follow the lessons: ``attention`` -> ``masks`` -> ``model`` -> ``train`` -> ``viz``,
-with ``assets`` (every offline data set and model), ``profile`` (run sizes, device, seeds) and
-``exercises`` (checkers for the notebooks' exercises).
+The package reads in layers; a module imports only from its own layer or those below it
+(``tests/test_layers.py`` keeps it so, and a new module must be given a layer there):
+
+* **floor** -- ``_io`` (atomic writes, checked ``torch_load``, ``eval_mode``, the offline switches),
+  ``profile`` (run sizes, device, seeds: ``DEFAULT_SEED``, ``seeded``), ``progress``, ``optim``,
+  ``thresholds``, ``notebook`` (a lesson's setup cell);
+* **core** -- what the lessons build: ``masks``, ``attention``, ``model`` (MiniGPT), ``bert`` /
+  ``bert_config`` / ``bert_loading`` (MiniBert and Hugging Face weights), ``cache`` / ``assets`` /
+  ``text_datasets`` / ``lm_data`` (every offline data set and model), ``viz/`` (every picture),
+  ``bertviz_offline``, ``train_config``, ``distributed``;
+* **training** -- ``train`` (one loop for every lesson), ``mlm``, ``pretrain_mlm``;
+* **lessons** -- ``finetune/`` (lesson 07), ``fewshot`` (08), ``leakage`` / ``bias`` / ``challenges``
+  (09), ``applications/`` (10-11), ``course_models/`` (the shipped trained models);
+* **top** -- ``exercises/`` (one module of checkers per lesson) and the command lines
+  (``python -m fmteach.train_lm``, ``fmteach.pretrain_mlm``, ``fmteach.finetune``, ``fmteach.course_models``).
+
+Presets follow one idiom, ``X.from_profile(profile=None, **overrides)``; every ``seed=`` defaults to
+``profile.DEFAULT_SEED``; no library call reseeds the caller's random state unless its name says so
+(``set_seed``, ``setup_notebook``).
 """
 
 from .attention import scaled_dot_product_attention, stable_softmax
