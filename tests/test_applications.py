@@ -1,4 +1,5 @@
-"""Tests for fmteach.applications (lessons 10-11) and its exercise checkers: tiny fixtures, seconds."""
+"""Tests for fmteach.applications (lessons 10-11): tiny fixtures, seconds. (Their exercise checkers:
+tests/test_exercises_10_11.py.)"""
 
 import random
 
@@ -312,69 +313,3 @@ def test_digits_split_and_logistic_baseline():
     assert train_x.shape[1:] == (8, 8) and len(train_x) + len(test_x) == 1797 and float(train_x.max()) == 1.0
     assert torch.bincount(test_y).min() >= 40  # stratified: every digit in the test split
     assert vit.logistic_baseline(train_x, train_y, test_x, test_y) > 0.9
-
-
-# ---------------------------------------------------------------------------------------------- exercises
-
-from fmteach import exercises_10 as ex  # noqa: E402
-
-
-def _not_attempted(*args):
-    raise NotImplementedError
-
-
-def test_checkers_pass_the_solutions(capsys):
-    def best(start, end, max_len):
-        scores = start[:, None] + end[None, :]
-        offset = torch.arange(len(end))[None, :] - torch.arange(len(start))[:, None]
-        flat = int(scores.masked_fill((offset < 0) | (offset >= max_len), float("-inf")).argmax())
-        return flat // len(end), flat % len(end)
-
-    def cross(x, memory, w_q, w_k, w_v):
-        q, k, v = x @ w_q, memory @ w_k, memory @ w_v
-        return torch.softmax(q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5, dim=-1) @ v
-
-    def patches(images, p):
-        B, H, W = images.shape
-        return images.reshape(B, H // p, p, W // p, p).permute(0, 1, 3, 2, 4).reshape(B, -1, p * p)
-
-    ex.check_align_labels(lambda ids, labels: tagging.align_labels(ids, labels))
-    ex.check_best_span(best)
-    ex.check_cross_attention(cross)
-    ex.check_patchify(patches)
-    ex.check_prediction("windows", 4, 4, explanation="count them")
-    assert capsys.readouterr().out.count("✅") == 5
-
-
-def test_checkers_report_not_attempted(capsys):
-    for check in (ex.check_align_labels, ex.check_best_span, ex.check_cross_attention, ex.check_patchify):
-        check(_not_attempted)
-    ex.check_prediction("windows", ..., 4, explanation="count them")
-    assert capsys.readouterr().out.count("⏳") == 5
-
-
-def test_checkers_catch_the_usual_mistakes():
-    with pytest.raises(AssertionError, match="every piece of a word is labelled"):
-        ex.check_align_labels(lambda ids, labels: [-100 if w is None else labels[w] for w in ids])
-    with pytest.raises(AssertionError, match="not a legal span"):
-        ex.check_best_span(lambda s, e, m: (int(s.argmax()), int(e.argmax())))
-    with pytest.raises(AssertionError, match="one row per query"):
-        ex.check_cross_attention(lambda x, mem, wq, wk, wv: torch.softmax((mem @ wk) @ (x @ wq).transpose(-2, -1), -1) @ (x @ wv))
-    with pytest.raises(AssertionError, match="a plain reshape cuts rows"):
-        ex.check_patchify(lambda images, p: images.reshape(len(images), -1, p * p))
-    with pytest.raises(AssertionError, match="you predicted 3, the run measured 4"):
-        ex.check_prediction("windows", 3, 4, explanation="count them")
-
-
-def test_checkers_refuse_the_forbidden_shortcuts():
-    def library_attention(x, memory, w_q, w_k, w_v):
-        return torch.nn.functional.scaled_dot_product_attention(x @ w_q, memory @ w_k, memory @ w_v)
-
-    def unfold_patches(images, p):
-        return torch.nn.functional.unfold(images[:, None], p, stride=p).transpose(1, 2)
-
-    with pytest.raises(AssertionError, match="not to call scaled_dot_product_attention"):
-        ex.check_cross_attention(library_attention)
-    with pytest.raises(AssertionError, match="not to call unfold"):
-        ex.check_patchify(unfold_patches)
-    assert torch.nn.functional.unfold(torch.ones(1, 1, 2, 2), 2).shape == (1, 4, 1)  # restored afterwards

@@ -31,7 +31,7 @@ def sinusoidal(n_positions, dim):
 def sampling_probabilities(logits, temperature, top_k):
     logits = logits / temperature
     if top_k is not None:
-        logits[logits < torch.topk(logits, top_k).values[:, [-1]]] = -math.inf
+        logits[logits < torch.topk(logits, min(top_k, logits.shape[-1])).values[:, [-1]]] = -math.inf
     return torch.softmax(logits, -1)
 
 

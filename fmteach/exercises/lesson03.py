@@ -1,0 +1,103 @@
+"""Lesson 03, the transformer block: grouped-query attention (03.1), the post-LN block (03.2), heads
+split and merged, sinusoidal positions, and the prediction 03.p1 (a deep stack without residuals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ..attention import scaled_dot_product_attention
+from ._checking import (_add_prediction, _add_solution, _call, _close, _exercise, _forbidden,
+                        _fused_attention_calls)
+
+__all__ = ["check_grouped_query_attention", "check_post_ln_block", "check_split_heads", "check_sinusoidal_positions"]
+
+
+def check_grouped_query_attention(attention: Callable) -> None:
+    """Exercise 03.1: grouped-query attention. ``attention(q (B, H, L, d_k), k (B, G, S, d_k),
+    v (B, G, S, d_v), mask)`` -> (B, H, L, d_v): H query heads share G key/value heads, query heads
+    h*H/G ... (h+1)*H/G - 1 all using key/value head h; without a fused attention function."""
+    hint = ("each key/value head must serve H // G consecutive query heads: make G heads into H by "
+            "repeating each one in place, then it is lesson 01's attention")
+    with _exercise("grouped-query attention", hint):
+        gen = torch.Generator().manual_seed(6)
+        for H, G, L, S in ((4, 2, 3, 5), (6, 1, 4, 4), (4, 4, 2, 7)):
+            q = torch.randn(2, H, L, 8, generator=gen, dtype=torch.float64)
+            k = torch.randn(2, G, S, 8, generator=gen, dtype=torch.float64)
+            v = torch.randn(2, G, S, 5, generator=gen, dtype=torch.float64)
+            mask = torch.arange(S)[None, :] <= torch.arange(S - L, S)[:, None]   # causal, queries last
+            for m in (None, mask):
+                expected = scaled_dot_product_attention(q, k.repeat_interleave(H // G, dim=1),
+                                                        v.repeat_interleave(H // G, dim=1), m)[0]
+                with _forbidden(*_fused_attention_calls()):
+                    out = _call(attention, q, k, v, m)
+                out = out[0] if isinstance(out, tuple) else out
+                _close(out, expected, f"output for H={H} query heads, G={G} key/value heads, L={L}, S={S}, "
+                                      f"d_v=5, {'causal mask' if m is not None else 'no mask'}")
+
+
+def check_post_ln_block(fn: Callable) -> None:
+    """Exercise 03.2: ``fn(block, x)`` -> the original (post-LN) Transformer's block with the same
+    sub-layers: ``x = ln_1(x + attn(x))``, then ``x = ln_2(x + mlp(x))``."""
+    hint = "post-LN normalises after adding: x = block.ln_1(x + block.attn(x)[0]); x = block.ln_2(x + block.mlp(x))"
+    with _exercise("post-LN block", hint):
+        from ..model import GPTConfig, TransformerBlock  # here: exercises need no model unless this one runs
+
+        torch.manual_seed(0)
+        block = TransformerBlock(GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=8)).double()
+        x = torch.randn(2, 6, 8, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+        with torch.no_grad():
+            expected = block.ln_1(x + block.attn(x)[0])
+            expected = block.ln_2(expected + block.mlp(expected))
+            out = _call(fn, block, x)
+        out = out[0] if isinstance(out, tuple) else out
+        _close(out, expected, "the block's output", atol=1e-10)
+
+
+def check_split_heads(split_heads: Callable, merge_heads: Callable) -> None:
+    """Exercise: ``split_heads(x (B, T, C), n_head) -> (B, nh, T, C // nh)`` and ``merge_heads`` back."""
+    hint = "view(B, T, n_head, C // n_head) then transpose(1, 2); merging undoes both (contiguous() before view)"
+    with _exercise("split and merge heads", hint):
+        x = torch.arange(2 * 5 * 12, dtype=torch.float64).view(2, 5, 12)  # (B=2, T=5, C=12)
+        expected = x.view(2, 5, 3, 4).transpose(1, 2)  # head h holds channels 4h .. 4h+3
+        _close(torch.as_tensor(_call(split_heads, x, 3)), expected, "split_heads(x, n_head=3)", atol=0)
+        _close(torch.as_tensor(_call(merge_heads, expected)), x, "merge_heads(split heads)", atol=0)
+
+
+def check_sinusoidal_positions(fn: Callable) -> None:
+    """Exercise: ``fn(n_positions, dim) -> (n_positions, dim)`` with sin in even and cos in odd columns."""
+    hint = "angle[p, i] = p / 10000 ** (2 * (i // 2) / dim); sin for even columns i, cos for odd ones"
+    with _exercise("sinusoidal position encoding", hint):
+        n_positions, dim = 10, 6
+        position = torch.arange(n_positions, dtype=torch.float64)[:, None]
+        frequency = 10000.0 ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim)
+        expected = torch.zeros(n_positions, dim, dtype=torch.float64)
+        expected[:, 0::2] = torch.sin(position * frequency)
+        expected[:, 1::2] = torch.cos(position * frequency)
+        _close(torch.as_tensor(_call(fn, n_positions, dim)), expected, f"fn({n_positions}, {dim})", atol=1e-5)
+
+
+_add_prediction(
+    "03.p1",
+    "A stack of 48 pre-LN blocks *without* residual connections, at initialisation. At its output, how "
+    "different are the vectors of different positions?",
+    {"a": "as different as the input tokens", "b": "about half as different",
+     "c": "practically identical: every position holds the same vector"},
+    "c",
+    "an untrained head averages the tokens it sees, and the feed-forward network works on each token alone, "
+    "so it cannot separate them again: every block shrinks the differences by a constant factor.",
+)
+_add_solution("03.1", '''def my_grouped_query_attention(q, k, v, mask=None):
+    group = q.shape[1] // k.shape[1]                 # query heads per key/value head
+    k = k.repeat_interleave(group, dim=1)            # (B, G, S, d_k) -> (B, H, S, d_k)
+    v = v.repeat_interleave(group, dim=1)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, -1) @ v
+''')
+_add_solution("03.2", '''def post_ln_block(block, x):
+    x = block.ln_1(x + block.attn(x)[0])    # normalise after adding
+    return block.ln_2(x + block.mlp(x))
+''')

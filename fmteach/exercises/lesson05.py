@@ -1,0 +1,169 @@
+"""Lesson 05, pretraining a mini-BERT: whole-word masking (05.1), the masked cross-entropy without
+``ignore_index`` (05.2), the loss of a uniform guess, perplexity, and the prediction 05.p1 (the
+loss an untrained masked LM starts at)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..masks import IGNORE_INDEX
+from ._checking import _add_prediction, _add_solution, _call, _close, _exercise, _forbidden, _NotAttempted
+
+__all__ = ["check_whole_word_selection", "check_masked_cross_entropy", "check_initial_mlm_loss", "check_perplexity"]
+
+_MASKING_CALLS = ("fmteach.mask_tokens_for_mlm", "fmteach.masks.mask_tokens_for_mlm",
+                  "transformers.DataCollatorForLanguageModeling.torch_mask_tokens",
+                  "transformers.DataCollatorForLanguageModeling._whole_word_mask")
+
+
+def _words(rows: int, length: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random rows ``[CLS] words… [SEP] [PAD]…``, words of 1-4 pieces -> (is_continuation, special), each
+    (rows, length)."""
+    is_continuation = torch.zeros(rows, length, dtype=torch.bool)
+    special = torch.zeros(rows, length, dtype=torch.bool)
+    for r in range(rows):
+        end = length - int(torch.randint(0, length // 4 + 1, (1,), generator=gen))  # [SEP] at end - 1, then padding
+        special[r, 0] = special[r, end - 1:] = True
+        t = 1
+        while t < end - 1:
+            n_pieces = min(int(torch.randint(1, 5, (1,), generator=gen)), end - 1 - t)
+            is_continuation[r, t + 1:t + n_pieces] = True
+            t += n_pieces
+    return is_continuation, special
+
+
+def _check_selection(selected, is_continuation, special, what: str) -> None:
+    if not isinstance(selected, torch.Tensor) or selected.dtype != torch.bool:
+        got = getattr(selected, "dtype", type(selected).__name__)
+        raise AssertionError(f"{what}: expected a bool tensor, got {got}")
+    if selected.shape != special.shape:
+        raise AssertionError(f"{what}: shape {tuple(selected.shape)}, expected {tuple(special.shape)}")
+    if (selected & special).any():
+        raise AssertionError(f"{what}: a special token ([CLS], [SEP] or [PAD]) is selected")
+    if (is_continuation & (selected != selected.roll(1, dims=-1))).any():
+        raise AssertionError(f"{what}: a word is split: some of its pieces are selected, others not")
+
+
+def check_whole_word_selection(fn: Callable) -> None:
+    """Exercise 05.1: ``fn(is_continuation (B, T) bool, special (B, T) bool, probability, generator)
+    -> selected (B, T) bool``. A word is a non-special piece that is not a continuation (``##``), plus
+    the continuation pieces right after it; each word is selected with ``probability``, all its
+    pieces together; special tokens never; random numbers only from ``generator``."""
+    hint = ("draw one random number per *word*, not per piece; then every piece needs its word's draw: can you "
+            "number the words along a row so that all pieces of one word carry the same number?")
+    with _exercise("whole-word masking: which pieces to select", hint):
+        gen = torch.Generator().manual_seed(13)
+        small, large = _words(2, 9, gen), _words(64, 128, gen)
+        word_start = ~large[1] & ~large[0]
+        multi_piece = word_start & large[0].roll(-1, dims=-1)   # words of two or more pieces
+        runs = []  # large, probability 0.15: seeds 1, 1, 5
+        with _forbidden(*_MASKING_CALLS):
+            for (is_cont, special), p, seed in ((small, 0.5, 0), (large, 0.15, 1), (large, 0.5, 2), (small, 0.0, 3),
+                                                (small, 1.0, 4), (large, 0.15, 1), (large, 0.15, 5)):
+                what = f"B={special.shape[0]}, T={special.shape[1]}, probability={p}"
+                selected = _call(fn, is_cont.clone(), special.clone(), p, torch.Generator().manual_seed(seed))
+                if selected is ...:
+                    raise _NotAttempted
+                _check_selection(selected, is_cont, special, what)
+                if p in (0.0, 1.0) and not torch.equal(selected, ~special if p else torch.zeros_like(special)):
+                    raise AssertionError(f"{what}: expected {'every non-special piece' if p else 'nothing'} selected")
+                if special.shape[0] == 64:
+                    for words, kind in ((word_start, "words"), (multi_piece, "words of several pieces")):
+                        rate = selected[words].double().mean().item()
+                        if abs(rate - p) > 0.05:
+                            raise AssertionError(f"{what}: {rate:.1%} of the {kind} selected, expected about {p:.0%}")
+                    if p == 0.15:
+                        runs.append(selected)
+        if not torch.equal(runs[0], runs[1]) or torch.equal(runs[0], runs[2]):
+            raise AssertionError("the same generator seed must give the same selection, and another seed another one "
+                                 "(draw every random number from `generator`)")
+
+
+@contextlib.contextmanager
+def _no_ignored_labels():
+    """Make F.cross_entropy and F.nll_loss refuse ignore_index and labels of -100 while active."""
+    originals = {name: getattr(F, name) for name in ("cross_entropy", "nll_loss")}
+
+    def guarded(name):
+        def call(input, target, *args, **kwargs):
+            if "ignore_index" in kwargs or (target < 0).any():
+                raise AssertionError(f"your function gives F.{name} labels of {IGNORE_INDEX} (or ignore_index), "
+                                     f"which this exercise asks you to do without")
+            return originals[name](input, target, *args, **kwargs)
+        return call
+
+    with _forbidden(*((F, name, f"F.{name}") for name in originals)):
+        for name in originals:  # inside _forbidden: the originals come back on exit
+            setattr(F, name, guarded(name))
+        yield
+
+
+def check_masked_cross_entropy(fn: Callable) -> None:
+    """Exercise 05.2: ``fn(logits (B, T, V), labels (B, T) with -100) -> mean loss over labelled positions``,
+    without ``ignore_index`` (no label of -100 may reach a loss function)."""
+    hint = ("which positions carry a label? Pick out just those rows of logits and labels (one boolean (B, T) "
+            "mask can index both); after that it is ordinary cross-entropy over n rows")
+    with _exercise("cross-entropy on masked positions only", hint):
+        gen = torch.Generator().manual_seed(2)
+        cases = [(2, 6, 11, [(0, 1, 3), (1, 4, 7), (1, 5, 0)]),   # row 0 has one label, row 1 two
+                 (3, 5, 7, [(0, 0, 6), (2, 4, 2)]),                 # row 1 has none
+                 (1, 4, 5, [(0, t, t) for t in range(4)])]          # every position labelled
+        for B, T, V, labelled in cases:
+            logits = torch.randn(B, T, V, generator=gen)
+            labels = torch.full((B, T), IGNORE_INDEX)
+            for b, t, label in labelled:
+                labels[b, t] = label
+            expected = F.cross_entropy(logits.view(-1, V), labels.view(-1), ignore_index=IGNORE_INDEX)
+            with _no_ignored_labels():
+                got = _call(fn, logits.clone(), labels.clone())
+            if got is ...:
+                raise _NotAttempted
+            _close(torch.as_tensor(got), expected,
+                   f"the loss for B={B}, T={T}, V={V}, {len(labelled)} labelled positions")
+
+
+def check_initial_mlm_loss(vocab_size: int, answer) -> None:
+    """Exercise: the loss of an untrained model that spreads probability evenly over the vocabulary."""
+    with _exercise(f"untrained loss with {vocab_size:,} tokens", "a uniform guess gives each token 1/V; the loss is -log(1/V)"):
+        if answer is ...:
+            raise _NotAttempted
+        if not math.isclose(float(answer), math.log(vocab_size), rel_tol=1e-3):
+            raise AssertionError(f"{answer} is not the cross-entropy of a uniform guess")
+
+
+def check_perplexity(loss: float, answer) -> None:
+    """Exercise: perplexity from a mean cross-entropy (in nats)."""
+    with _exercise(f"perplexity of loss {loss:g}", "perplexity = exp(loss): the number of equally likely choices"):
+        if answer is ...:
+            raise _NotAttempted
+        if not math.isclose(float(answer), math.exp(loss), rel_tol=1e-4):
+            raise AssertionError(f"{answer} is not the perplexity")
+
+
+_add_prediction(
+    "05.p1",
+    "An untrained mini-BERT (8,000 pieces, small initial weights) is scored on the masked positions of a "
+    "batch. Its loss is about …",
+    {"a": "0.15 × ln 8000 ≈ 1.3: only 15% of the positions count",
+     "b": "ln 8000 ≈ 9.0: a nearly uniform guess over the vocabulary",
+     "c": "far above ln 8000: random weights make confident wrong guesses"},
+    "b",
+    "the loss is the mean over the masked positions only (the others are left out, not counted as 0), and "
+    "small initial weights give nearly equal logits: about 1/8000 for every piece, so -ln(1/8000) per masked token.",
+)
+_add_solution("05.1", '''def whole_word_selection(is_continuation, special, probability, generator):
+    word_start = ~special & ~is_continuation              # (B, T): the first piece of each word
+    word_number = word_start.long().cumsum(-1)            # the pieces of one word share a number
+    B, T = special.shape
+    draw = torch.rand(B, T + 1, generator=generator) < probability  # one coin per word (at most T in a row)
+    return draw.gather(1, word_number) & ~special         # each piece takes its word's coin
+''')
+_add_solution("05.2", '''def my_masked_cross_entropy(logits, labels):
+    labelled = labels != -100                              # (B, T) bool
+    return F.cross_entropy(logits[labelled], labels[labelled])   # (n, V) rows, (n,) labels
+''')

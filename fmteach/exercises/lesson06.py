@@ -1,0 +1,32 @@
+"""Lesson 06, BERT inside out: the parameters of one encoder layer, and attention to the next token."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ._checking import _call, _close, _exercise, _NotAttempted
+
+__all__ = ["check_encoder_layer_parameters", "check_next_token_attention"]
+
+
+def check_encoder_layer_parameters(hidden_size: int, intermediate_size: int, answer) -> None:
+    """Exercise: the number of parameters of one BERT encoder layer."""
+    with _exercise("parameters of one encoder layer",
+                   "4 projections of H*H + H, two LayerNorms of 2H, then H*I + I and I*H + H"):
+        if answer is ...:
+            raise _NotAttempted
+        H, I = hidden_size, intermediate_size
+        expected = 4 * (H * H + H) + 2 * (2 * H) + (H * I + I) + (I * H + H)
+        if int(answer) != expected:
+            raise AssertionError(f"{answer:,} is off by {int(answer) - expected:+,}")
+
+
+def check_next_token_attention(fn: Callable) -> None:
+    """Exercise: ``fn(weights (heads, T, T)) -> (heads,)`` mean weight from token i to token i+1."""
+    with _exercise("attention to the next token", "the entries (i, i+1) are the diagonal above the main one: offset=1"):
+        gen = torch.Generator().manual_seed(3)
+        weights = torch.softmax(torch.randn(3, 5, 5, generator=gen), -1)
+        expected = torch.stack([torch.stack([weights[h, i, i + 1] for i in range(4)]).mean() for h in range(3)])
+        _close(torch.as_tensor(_call(fn, weights)), expected, "the per-head averages")

@@ -1,0 +1,61 @@
+"""Lesson 10, one encoder, many tasks: word labels aligned to WordPiece pieces, and the best answer span.
+(The lesson's "predict, then run" question is measured: :func:`~._checking.check_measured_prediction`.)"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ._checking import _call, _exercise, _NotAttempted
+
+__all__ = ["check_align_labels", "check_best_span"]
+
+
+def check_align_labels(fn: Callable) -> None:
+    """``fn(word_ids, word_labels) -> list`` of one label per piece: the first piece of each word
+    gets its word's label, other pieces and special tokens (``None``) get -100."""
+    from ..applications.tagging import align_labels  # here: lesson 01 imports the exercises without lesson 10
+
+    hint = ("a piece starts a word when its word id is not None and differs from the id of the piece before it; "
+            "every other position is ignored by the loss")
+    with _exercise("align word labels to WordPiece pieces", hint):
+        cases = (([None, 0, 1, 1, 2, None], [2, 0, 1]),
+                 ([None, 0, 0, 0, None, None], [3]),                       # one long word, then padding
+                 ([None, 0, 1, 2, 3, 3, 4, None], [0, 1, 0, 0, 2]))
+        for word_ids, word_labels in cases:
+            got = _call(fn, list(word_ids), list(word_labels))
+            if got is ...:
+                raise _NotAttempted
+            expected = align_labels(word_ids, word_labels)
+            got = [int(x) for x in got]
+            if len(got) != len(expected):
+                raise AssertionError(f"{len(word_ids)} word_ids need {len(word_ids)} labels, got {len(got)}")
+            if got != expected:
+                every_piece = [-100 if w is None else word_labels[w] for w in word_ids]
+                why = " (every piece of a word is labelled: only the first should be)" if got == every_piece else ""
+                raise AssertionError(f"word_ids={word_ids}, word_labels={word_labels}: got {got}{why}")
+
+
+def check_best_span(fn: Callable) -> None:
+    """``fn(start_logits (T,), end_logits (T,), max_answer_len) -> (start, end)``: the span with the
+    highest ``start_logits[start] + end_logits[end]`` among ``start <= end < start + max_answer_len``."""
+    from ..applications.qa import best_span
+
+    hint = ("the best start and the best end taken separately can give end < start, or a span too long; "
+            "score the pairs together (broadcasting gives all of them at once) and rule out the illegal ones first")
+    with _exercise("best answer span", hint):
+        gen = torch.Generator().manual_seed(10)
+        cases = [(torch.tensor([0., 5, 0, 0, 0, 1]), torch.tensor([4., 0, 0, 0, 0, 3]), 3),  # argmaxes: end before start
+                 (torch.tensor([9., 0, 0, 0, 0, 0, 0]), torch.tensor([0., 0, 0, 0, 0, 0, 9]), 2)]  # too long
+        cases += [(torch.randn(T, generator=gen), torch.randn(T, generator=gen), m) for T, m in ((5, 1), (12, 4), (30, 30))]
+        for start_logits, end_logits, max_len in cases:
+            got = _call(fn, start_logits.clone(), end_logits.clone(), max_len)
+            if got is ...:
+                raise _NotAttempted
+            s, e = (int(v) for v in tuple(got)[:2])
+            es, ee, _ = best_span(start_logits, end_logits, max_answer_len=max_len)
+            if (s, e) != (es, ee):
+                legal = 0 <= s <= e < s + max_len and e < len(end_logits)
+                raise AssertionError(f"T={len(start_logits)}, max_answer_len={max_len}: got ({s}, {e}), "
+                                     f"{'a legal span but not the best' if legal else 'not a legal span'}")
