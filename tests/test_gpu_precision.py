@@ -58,7 +58,7 @@ def test_fp16_training_uses_the_scaler_and_resumes_exactly(monkeypatch, tmp_path
     monkeypatch.setattr(train_module, "autocast_dtype", lambda device: torch.float16)
     config = tiny_config(max_steps=8, eval_interval=4)
     whole = train_module.train(tiny_model(), tiny_batches, config, progress=False, out_dir=tmp_path / "whole")
-    state = torch.load(tmp_path / "whole" / train_module.CHECKPOINT_NAME, weights_only=True)
+    state = torch.load(tmp_path / "whole" / train_module.CHECKPOINT_NAME, map_location="cpu", weights_only=True)
     assert state["scaler"]["scale"] > 1.0  # the loss was scaled; without a scaler the entry is empty
     assert all(torch.isfinite(torch.tensor(whole.step_losses)))
     assert whole.history[-1]["val_loss"] < whole.history[0]["val_loss"]
@@ -73,7 +73,7 @@ def test_fp16_training_uses_the_scaler_and_resumes_exactly(monkeypatch, tmp_path
 
 def test_float32_training_has_no_scaler_state(tmp_path):
     train_module.train(tiny_model(), tiny_batches, tiny_config(max_steps=2), progress=False, out_dir=tmp_path)
-    assert torch.load(tmp_path / train_module.CHECKPOINT_NAME, weights_only=True)["scaler"] == {}
+    assert torch.load(tmp_path / train_module.CHECKPOINT_NAME, map_location="cpu", weights_only=True)["scaler"] == {}
 
 
 def test_finetune_loop_fp16_path_runs(monkeypatch):

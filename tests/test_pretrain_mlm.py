@@ -40,7 +40,7 @@ def test_cli_writes_history_curves_and_checkpoint_and_resumes(tmp_path, capsys):
     pretrain_mlm.main(args + ["--resume"])
     summary = json.loads((out / "history.json").read_text())["summary"]
     assert summary["steps"] == 4 and (out / "curves.png").stat().st_size > 10_000
-    assert torch.load(out / "ckpt.pt", weights_only=True)["step"] == 4
+    assert torch.load(out / "ckpt.pt", map_location="cpu", weights_only=True)["step"] == 4
     events = [json.loads(line)["event"] for line in (tmp_path / "m.jsonl").read_text().splitlines()]
     assert events.count("start") == 2 and events.count("final") == 2 and "eval" in events
     assert "held-out loss" in capsys.readouterr().out

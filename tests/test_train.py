@@ -95,7 +95,7 @@ def test_checkpoint_is_complete_and_written_atomically(tmp_path):
     train(tiny_model(), tiny_batches, tiny_config(max_steps=4), out_dir=tmp_path,
           checkpoint_extra={"chars": "abc"}, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME]  # no temporary file left behind
-    ckpt = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)  # plain data: loadable safely
+    ckpt = torch.load(tmp_path / CHECKPOINT_NAME, map_location="cpu", weights_only=True)  # plain data: loadable safely
     assert {"model", "optimizer", "scheduler", "step", "history", "step_losses", "rng"} <= set(ckpt)
     assert ckpt["step"] == 4 and ckpt["extra"] == {"chars": "abc"} and ckpt["model_config"]["n_embd"] == 32
     assert {"torch", "python", "numpy", "data"} <= set(ckpt["rng"][0])
@@ -176,7 +176,7 @@ def test_ddp_on_two_processes_matches_one(tmp_path):
     double = subprocess.run([*launch, str(script), str(tmp_path / "two.pt")], env=env, cwd=REPO,
                             capture_output=True, text=True, timeout=300)
     assert double.returncode == 0, double.stderr[-2000:]
-    one, two = torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
+    one, two = (torch.load(tmp_path / name, map_location="cpu", weights_only=True) for name in ("one.pt", "two.pt"))
     assert (one["world"], two["world"]) == (1, 2)
     assert two["losses"] == pytest.approx(one["losses"], abs=1e-5)  # 2 x 4 sequences == 1 x 8
     assert [h["val_loss"] for h in two["history"]] == pytest.approx([h["val_loss"] for h in one["history"]], abs=1e-5)
