@@ -134,6 +134,8 @@ def naive_split(examples: Sequence[tuple[str, int]], seed: int,
         raise ValueError(f"fractions must be three positive numbers that sum to 1, got {fractions}")
     if len(examples) < 3:
         raise ValueError(f"need at least 3 examples to split, got {len(examples)}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {seed!r}")
     shuffled = list(examples)
     random.Random(seed).shuffle(shuffled)
     n_train, n_val = round(len(shuffled) * fractions[0]), round(len(shuffled) * fractions[1])

@@ -97,8 +97,11 @@ def get_batch(
     Start positions come from ``generator`` (a CPU generator), so a seeded generator gives the
     same batches on any device.
     """
-    if data.dim() != 1:
-        raise ValueError(f"data has shape {tuple(data.shape)}: expected a 1-D tensor of token ids")
+    for name, value in (("batch_size", batch_size), ("block_size", block_size)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if not isinstance(data, torch.Tensor) or data.dim() != 1:
+        raise ValueError(f"data has shape {tuple(getattr(data, 'shape', ()))}: expected a 1-D tensor of token ids")
     if len(data) <= block_size:
         raise ValueError(f"data has {len(data)} tokens: need more than block_size={block_size} for one window")
     starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)  # (B,) on the CPU

@@ -42,6 +42,8 @@ class TextSplit:
         return len(self.texts)
 
     def __post_init__(self):
+        if isinstance(self.texts, str):
+            raise TypeError("texts must be a list of strings, got one str (a single string is not a list of texts)")
         if len(self.texts) != len(self.labels):
             raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
 

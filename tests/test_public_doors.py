@@ -141,3 +141,18 @@ def test_train_gives_the_callers_rng_back(tmp_path):
     torch.manual_seed(5)
     train(model, get_batch, cfg, progress=False)
     torch.testing.assert_close(torch.rand(4), expected)
+
+
+def test_data_helpers_reject_bad_sizes_and_single_strings():
+    from fmteach.assets import TextSplit
+    from fmteach.leakage import naive_split
+    from fmteach.lm_data import get_batch
+
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        get_batch(torch.arange(50), 0, 8)
+    with pytest.raises(ValueError, match="block_size must be a positive int, got 2.5"):
+        get_batch(torch.arange(50), 2, 2.5)
+    with pytest.raises(TypeError, match="texts must be a list of strings, got one str"):
+        TextSplit("ab", [0, 1])  # len("ab") == 2: it used to pass as two one-letter texts
+    with pytest.raises(TypeError, match="seed must be an int, got 0.5"):
+        naive_split([("a", 0)] * 5, seed=0.5)
