@@ -43,8 +43,8 @@ class BertConfig:
 
     @classmethod
     def cpu(cls, vocab_size: int, **overrides) -> BertConfig:
-        return replace(cls(vocab_size, hidden_size=192, num_hidden_layers=4, num_attention_heads=4,
-                           intermediate_size=768, max_position_embeddings=64), **overrides)
+        return replace(cls(vocab_size, hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
+                           intermediate_size=512, max_position_embeddings=64), **overrides)
 
     @classmethod
     def gpu(cls, vocab_size: int, **overrides) -> BertConfig:

@@ -46,7 +46,7 @@ class MLMRecipe:
         no_dropout = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
         bert = by_profile(
             smoke=lambda: BertConfig.smoke(vocab, **no_dropout),
-            cpu=lambda: BertConfig.cpu(vocab, hidden_size=128, intermediate_size=512, **no_dropout),
+            cpu=lambda: BertConfig.cpu(vocab, **no_dropout),
             gpu=lambda: BertConfig.gpu(vocab),
             profile=profile,
         )()
