@@ -317,8 +317,9 @@ def finetune_few_shot(name: str, label_names: Sequence[str], texts: Sequence[str
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels: one label per text expected")
     labels = check_label_range(labels, label_maps(label_names)["num_labels"], "labels").tolist()
     _positive_int(steps, "steps")
-    recipe = FinetuneRecipe(model=name, max_length=max_length, batch_size=min(_positive_int(batch_size, "batch_size"),
-                            len(texts)), learning_rate=learning_rate, seed=seed, warmup=0.1)
+    batch_size = min(_positive_int(batch_size, "batch_size"), len(texts))
+    recipe = FinetuneRecipe(model=name, max_length=max_length, batch_size=batch_size, learning_rate=learning_rate,
+                            seed=seed, warmup=0.1)
     tokenizer, model = load_for_classification(name, label_names, seed=seed)
     train = encode(tokenizer, TextSplit(texts, labels), max_length=max_length)
     finetune_loop(model, train, None, recipe, collator=DataCollatorWithPadding(tokenizer), device=device,
