@@ -131,6 +131,13 @@ def test_cloze_scores_with_our_mini_bert():
         cloze_scores(mlm, tok, texts, template=prompt["template"], verbalizer=[["bad"], ["supercalifragilistic"]])
     with pytest.raises(ValueError, match="template"):
         cloze_scores(mlm, tok, texts, template="no mask {text}", verbalizer=[["bad"], ["good"]])
+    kw = dict(template=prompt["template"], verbalizer=[["bad"], ["good"]], max_length=32)
+    raw32 = cloze_scores(mlm, tok, texts, calibrate=False, **kw)
+    torch.testing.assert_close(cloze_scores(mlm, tok, texts, calibrate="batch", **kw), raw32 - raw32.mean(0))
+    torch.testing.assert_close(cloze_scores(mlm, tok, texts, calibrate="content-free", **kw), calibrated)
+    for bad in ("yes", 1, None):
+        with pytest.raises(ValueError, match="calibrate must be False, True, 'content-free' or 'batch'"):
+            cloze_scores(mlm, tok, texts, calibrate=bad, **kw)
 
 
 def test_contrastive_pairs_are_seeded_and_labelled():

@@ -57,6 +57,8 @@ DESCRIPTION_TEMPLATE = "This text is about {}."
 CLOZE_PROMPTS: dict[str, dict] = {
     "movie-reviews": {"template": "{text} It was [MASK].", "verbalizer": [["terrible", "bad"], ["great", "good"]]},
     "sms-spam": {"template": "{text} This message is [MASK].", "verbalizer": [["personal"], ["spam"]]},
+    # fmteach.lm_data.thou_or_you: the pronoun that began a line of Shakespeare, put back as the blank
+    "thou-or-you": {"template": "[MASK] {text}", "verbalizer": [["thou"], ["you"]]},
 }
 
 
@@ -214,17 +216,28 @@ def _mask_log_probs(mlm, tokenizer, prompts: list[str], word_ids: list[list[int]
 
 @torch.no_grad()
 def cloze_scores(mlm, tokenizer, texts: Sequence[str], *, template: str, verbalizer: Sequence[Sequence[str]],
-                 max_length: int | None = None, batch_size: int = 32, calibrate: bool = True, device=None) -> torch.Tensor:
+                 max_length: int | None = None, batch_size: int = 32, calibrate: bool | str = True,
+                 device=None) -> torch.Tensor:
     """Zero-shot scores ``(N, C)`` from a masked LM: the log-probability, at the ``[MASK]`` of
     ``template.format(text=...)``, of each label's words (averaged in probability over a label's
-    words). ``calibrate=True`` subtracts the same scores for a content-free text ("N/A"), so a
-    model that simply prefers "great" to "terrible" everywhere is not rewarded (Zhao et al., 2021).
+    words). Calibration removes the model's preference for some label words whatever the input,
+    so that a model that simply prefers "great" to "terrible" everywhere is not rewarded:
+
+    * ``calibrate=True`` or ``"content-free"`` subtracts the scores of a content-free text, "N/A"
+      (contextual calibration, Zhao et al., 2021);
+    * ``calibrate="batch"`` subtracts the mean score over ``texts`` themselves (batch calibration,
+      Zhou et al., 2023): no label is used, only the unlabelled inputs, and "N/A" is not needed to
+      be neutral for this model;
+    * ``calibrate=False``: the raw scores.
+
     Prompts are cut to ``max_length`` tokens (default: 128, or less if the model has fewer positions).
 
     Works for our :class:`~fmteach.bert.MiniBertForMaskedLM` and any Hugging Face masked LM.
     """
     if not isinstance(template, str) or "{text}" not in template or "[MASK]" not in template:
         raise ValueError(f"template must contain '{{text}}' and '[MASK]', got {template!r}")
+    if calibrate not in (False, True, "content-free", "batch") or isinstance(calibrate, int) and not isinstance(calibrate, bool):
+        raise ValueError(f"calibrate must be False, True, 'content-free' or 'batch', got {calibrate!r}")
     texts = check_texts(texts, "texts")
     _positive_int(batch_size, "batch_size")
     word_ids = _verbalizer_ids(tokenizer, verbalizer)
@@ -237,6 +250,8 @@ def cloze_scores(mlm, tokenizer, texts: Sequence[str], *, template: str, verbali
 
     with eval_mode(mlm):
         scores = torch.cat([score(texts[s:s + batch_size]) for s in range(0, len(texts), batch_size)])
-        if calibrate:
+        if calibrate == "batch":
+            scores = scores - scores.mean(0)
+        elif calibrate:
             scores = scores - score(["N/A"])
     return scores
