@@ -37,7 +37,7 @@ LAYERS = {
     "fmteach.train": TRAINING, "fmteach.mlm": TRAINING, "fmteach.pretrain_mlm": TRAINING,
     "fmteach.finetune": LESSONS, "fmteach.fewshot": LESSONS, "fmteach.leakage": LESSONS, "fmteach.bias": LESSONS,
     "fmteach.challenges": LESSONS, "fmteach.applications": LESSONS, "fmteach.course_models": LESSONS,
-    "fmteach.exercises": TOP, "fmteach.exercises_08_09": TOP, "fmteach.exercises_10": TOP, "fmteach.train_lm": TOP,
+    "fmteach.exercises": TOP, "fmteach.train_lm": TOP,
     "fmteach.finetune.__main__": TOP, "fmteach.course_models.__main__": TOP,
 }
 
