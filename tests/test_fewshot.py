@@ -50,12 +50,12 @@ def test_embedding_cache_is_read_safely_and_rebuilt_when_broken(tiny_encoder, tm
     texts = ["one text", "another text"]
     fresh = embed(model, tok, texts, cache=True)
     (path,) = tmp_path.glob("embeddings-*.pt")
-    assert torch.equal(torch.load(path, weights_only=True), fresh) and not list(tmp_path.glob("*.tmp"))
+    assert torch.equal(torch.load(path, map_location="cpu", weights_only=True), fresh) and not list(tmp_path.glob("*.tmp"))
     path.write_bytes(b"not a torch file")  # a truncated or foreign cache file
     with pytest.warns(UserWarning, match="computing the embeddings again"):
         again = embed(model, tok, texts, cache=True)
     torch.testing.assert_close(again, fresh)
-    assert torch.equal(torch.load(path, weights_only=True), again)  # and written back whole
+    assert torch.equal(torch.load(path, map_location="cpu", weights_only=True), again)  # and written back whole
     torch.save(torch.zeros(5, 2), path)  # readable, but not these texts' shape
     with pytest.warns(UserWarning, match=r"does not hold a \(2, 32\) tensor"):
         torch.testing.assert_close(embed(model, tok, texts, cache=True), fresh)
@@ -174,3 +174,24 @@ def test_setfit_finetune_pulls_classes_apart(tiny_encoder):
     assert not tuned.training
     with pytest.raises(ValueError, match="4 texts but 3 labels"):
         setfit_finetune(model, tok, texts, labels[:3])
+
+
+def test_embedding_cache_is_keyed_by_tokenizer_and_weights(tiny_encoder, tmp_path, monkeypatch):
+    """A run that embedded the same texts with another tokenizer (or other weights) must not be
+    read back: lesson 08 once read vectors made with the mini-BERT's tokenizer as MiniLM's."""
+    from fmteach.mlm import train_wordpiece_tokenizer
+
+    import copy
+
+    tok, model = tiny_encoder
+    model = copy.deepcopy(model)
+    other_tok = train_wordpiece_tokenizer(8000)  # another vocabulary (from the checkout's cache), ids in range
+    monkeypatch.setenv("FMTEACH_CACHE", str(tmp_path))
+    texts = ["one text", "another text"]
+    fresh = embed(model, tok, texts, cache=True)
+    other = embed(model, other_tok, texts, cache=True)
+    assert len(list(tmp_path.glob("embeddings-*.pt"))) == 2 and not torch.allclose(other, fresh)
+    with torch.no_grad():
+        next(model.parameters()).add_(0.5)  # other weights: another key again
+    embed(model, tok, texts, cache=True)
+    assert len(list(tmp_path.glob("embeddings-*.pt"))) == 3

@@ -83,9 +83,12 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
 
 
-def _embedding_cache_path(model, texts: Sequence[str], max_length: int, normalize: bool):
+def _embedding_cache_path(model, tokenizer, texts: Sequence[str], max_length: int, normalize: bool):
+    """Keyed by everything the vectors depend on: every weight, the tokenizer, the texts and the options."""
     h = hashlib.sha256()
     h.update(f"{getattr(model.config, '_name_or_path', '')}|{max_length}|{normalize}|".encode())
+    backend = getattr(tokenizer, "backend_tokenizer", None)  # vocabulary, normaliser and all, as JSON
+    h.update((backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))).encode())
     for name, tensor in model.state_dict().items():  # every weight, byte for byte: these weights, not a name
         h.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}|".encode())
         h.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
@@ -128,7 +131,7 @@ def embed(model, tokenizer, texts: Sequence[str], *, max_length: int = 128, batc
     profile is ``smoke`` (see :mod:`fmteach.progress`)."""
     texts = check_texts(texts, "texts")
     _positive_int(max_length, "max_length")
-    path = _embedding_cache_path(model, texts, max_length, normalize) if cache else None
+    path = _embedding_cache_path(model, tokenizer, texts, max_length, normalize) if cache else None
     cached = _load_cached_embeddings(path, len(texts), model.config.hidden_size) if path is not None else None
     if cached is not None:
         return cached
