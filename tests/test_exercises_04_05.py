@@ -3,7 +3,10 @@ masking, the masked cross-entropy): reference solutions pass, usual mistakes fai
 forbidden calls are refused and restored, edge cases (no warm-up, top_k > V, rows without labels)
 are tested; the "predict, then run" questions 04.p1 and 05.p1."""
 
+import json
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -148,3 +151,15 @@ def test_predictions_04_05(capsys):
             exercises.check_prediction(question_id, "a")
     out = capsys.readouterr().out
     assert out.count("not answered yet") == 2 and out.count("✅") == 2
+
+
+def test_ids_named_in_lessons_04_05_exist():
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    named = set()
+    for name in ("04_train_small_transformer", "05_pretrain_mini_bert"):
+        cells = json.loads((notebooks / f"{name}.ipynb").read_text(encoding="utf-8"))["cells"]
+        named |= set(re.findall(r'(?:solution|check_prediction)\("(\d\d\.p?\d)"',
+                                "".join("".join(cell["source"]) for cell in cells)))
+    assert {"04.1", "04.2", "04.p1", "05.1", "05.2", "05.p1"} <= named
+    for exercise_id in named:
+        assert exercise_id in exercises._checking._PREDICTIONS or exercises.solution(exercise_id)
