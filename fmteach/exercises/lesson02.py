@@ -22,8 +22,8 @@ def check_causal_mask(make_causal_mask: Callable[[int, int], torch.Tensor]) -> N
     """Exercise 02.1: ``make_causal_mask(L, S)`` -> (L, S) bool, without torch.tril/triu. The L queries
     are the *last* L of S positions (generation with a cache); query i may see key j when
     j <= i + (S - L). With L == S it is the lower triangle."""
-    hint = ("give every query and every key its absolute position (torch.arange); the queries are the "
-            "last L of the S positions; compare a column of query positions with a row of key positions")
+    hint = ("start with L = 2, S = 5 on paper: at which of the S positions does each query sit, and which "
+            "keys may it see? Then look for a single comparison that produces the whole (L, S) table at once")
     with _exercise("causal mask for L queries over S keys", hint):
         for L, S in ((1, 1), (4, 4), (9, 9), (3, 7), (1, 5)):
             expected = torch.arange(S)[None, :] <= torch.arange(S - L, S)[:, None]

@@ -40,7 +40,9 @@ def check_grouped_query_attention(attention: Callable) -> None:
 def check_post_ln_block(fn: Callable) -> None:
     """Exercise 03.2: ``fn(block, x)`` -> the original (post-LN) Transformer's block with the same
     sub-layers: ``x = ln_1(x + attn(x))``, then ``x = ln_2(x + mlp(x))``."""
-    hint = "post-LN normalises after adding: x = block.ln_1(x + block.attn(x)[0]); x = block.ln_2(x + block.mlp(x))"
+    hint = ("post-LN moves the LayerNorms: compare MyBlock (section 3, pre-LN) with the right half of the "
+            "diagram. Where does each LayerNorm sit now, what does each sub-layer read, and what does "
+            "block.attn return?")
     with _exercise("post-LN block", hint):
         from ..model import GPTConfig, TransformerBlock  # here: exercises need no model unless this one runs
 
@@ -86,7 +88,7 @@ _add_prediction(
      "c": "practically identical: every position holds the same vector"},
     "c",
     "an untrained head averages the tokens it sees, and the feed-forward network works on each token alone, "
-    "so it cannot separate them again: every block shrinks the differences by a constant factor.",
+    "so it cannot separate them again: block after block shrinks the differences.",
 )
 _add_solution("03.1", '''def my_grouped_query_attention(q, k, v, mask=None):
     group = q.shape[1] // k.shape[1]                 # query heads per key/value head
