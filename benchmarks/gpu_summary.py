@@ -35,7 +35,7 @@ def figures(step: str, final: dict) -> dict:
                 "padding_speedup": final.get("padding", {}).get("speedup")}
     if step == "mlm":
         last = final["final"] or {}
-        return {"mlm_accuracy": last.get("mlm_accuracy"), "perplexity": last.get("perplexity"),
+        return {"accuracy_at_mask": last.get("accuracy_at_mask"), "perplexity": last.get("perplexity"),
                 "most_frequent_token_accuracy": final["most_frequent_token_accuracy"],
                 "train_seconds": final["seconds"], "steps": final["steps"], "max_steps": final["max_steps"]}
     if step == "minigpt":

@@ -2,7 +2,9 @@
 
 Shapes: B = batch, T = sequence length, H = hidden_size, nh = num_attention_heads,
 hs = H // nh, V = vocab_size. Post-LayerNorm, as in the original BERT:
-``x = LayerNorm(x + Attention(x))`` then ``x = LayerNorm(x + FFN(x))``.
+``x = LayerNorm(x + Attention(x))`` then ``x = LayerNorm(x + FFN(x))``; with
+``BertConfig(layer_norm_placement="pre")`` the same modules compute ``x = x + Attention(LayerNorm(x))``,
+``x = x + FFN(LayerNorm(x))`` and one more LayerNorm after the last layer (pre-LN).
 Attention is :func:`fmteach.attention.attend` -- the function of lessons 01-03.
 
 Size: about 340 lines, over the package's ~300-line guide on purpose: the whole encoder, its two
@@ -84,16 +86,19 @@ class BertSelfAttention(nn.Module):
 
 
 class BertSelfOutput(nn.Module):
-    """Project the heads' output, then the residual connection and a LayerNorm (post-LN)."""
+    """Project the heads' output, then the residual connection and a LayerNorm (post-LN; pre-LN
+    applies this LayerNorm to the attention's input instead, see :class:`BertAttention`)."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
+        self.pre_ln = config.layer_norm_placement == "pre"
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, y, residual):
-        return self.LayerNorm(residual + self.dropout(self.dense(y)))
+        x = residual + self.dropout(self.dense(y))
+        return x if self.pre_ln else self.LayerNorm(x)
 
 
 class BertAttention(nn.Module):
@@ -103,7 +108,7 @@ class BertAttention(nn.Module):
         self.output = BertSelfOutput(config)
 
     def forward(self, x, mask=None, need_weights=False):
-        y, weights = self.self(x, mask, need_weights)
+        y, weights = self.self(self.output.LayerNorm(x) if self.output.pre_ln else x, mask, need_weights)
         return self.output(y, x), weights
 
 
@@ -119,16 +124,19 @@ class BertIntermediate(nn.Module):
 class BertOutput(nn.Module):
     def __init__(self, config: BertConfig):
         super().__init__()
+        self.pre_ln = config.layer_norm_placement == "pre"
         self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, h, residual):
-        return self.LayerNorm(residual + self.dropout(self.dense(h)))
+        x = residual + self.dropout(self.dense(h))
+        return x if self.pre_ln else self.LayerNorm(x)
 
 
 class BertLayer(nn.Module):
-    """One post-LN encoder layer: attention + residual + LN, then FFN + residual + LN."""
+    """One encoder layer: attention + residual + LN, then FFN + residual + LN (post-LN); or
+    LN + attention + residual, then LN + FFN + residual (pre-LN)."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -138,13 +146,17 @@ class BertLayer(nn.Module):
 
     def forward(self, x, mask=None, need_weights=False):
         x, weights = self.attention(x, mask, need_weights)
-        return self.output(self.intermediate(x), x), weights
+        h = self.output.LayerNorm(x) if self.output.pre_ln else x
+        return self.output(self.intermediate(h), x), weights
 
 
 class BertEncoder(nn.Module):
     def __init__(self, config: BertConfig):
         super().__init__()
         self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+        # pre-LN only: the residual stream is never normalised inside the layers, so once at the end
+        self.LayerNorm = (nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+                          if config.layer_norm_placement == "pre" else None)
 
 
 class BertPooler(nn.Module):
@@ -199,6 +211,8 @@ class MiniBertModel(_PretrainedMixin, nn.Module):
             x, weights = layer(x, mask, output_attentions)
             hidden.append(x)
             maps.append(weights)
+        if self.encoder.LayerNorm is not None:  # pre-LN: hidden_states keep the raw stream, as in HF's pre-LN models
+            x = self.encoder.LayerNorm(x)
         pooled = self.pooler(x) if self.pooler is not None else None
         return BertEncoderOutput(x, pooled, tuple(hidden), tuple(maps) if output_attentions else None)
 

@@ -29,8 +29,14 @@ class BertConfig:
     attention_probs_dropout_prob: float = 0.1
     pad_token_id: int = 0
     num_labels: int = 2
+    # Not a Hugging Face BERT field: "post" is BERT's LayerNorm after each residual sum; "pre" puts it
+    # before each sub-layer and adds one after the last layer (GPT-2, "Cramming" BERT): a small MLM
+    # leaves the unigram plateau with "pre" where "post" stays on it (lesson 05).
+    layer_norm_placement: str = "post"
 
     def __post_init__(self):
+        if self.layer_norm_placement not in ("post", "pre"):
+            raise ValueError(f"layer_norm_placement must be 'post' or 'pre', got {self.layer_norm_placement!r}")
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"hidden_size={self.hidden_size} is not divisible by num_attention_heads={self.num_attention_heads}"

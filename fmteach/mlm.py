@@ -26,7 +26,7 @@ from .masks import IGNORE_INDEX, mask_tokens_for_mlm
 from .profile import DEFAULT_SEED
 
 __all__ = ["SPECIAL_TOKENS", "learn_wordpiece_vocab", "train_wordpiece_tokenizer", "load_wordpiece_tokenizer",
-           "MLMData", "mlm_metrics", "fill_mask"]
+           "MLMData", "mlm_metrics", "fill_mask", "INPUT_KINDS"]
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4, as in BERT's order of use
 
@@ -208,18 +208,49 @@ class MLMData:
         rows = self.windows(self.val_ids, starts)
         return [self.mask(rows[i: i + batch_size], gen) for i in range(0, n_rows, batch_size)]
 
-    def most_frequent_token_accuracy(self, batches: list[dict]) -> float:
-        """Baseline: always guess the training stream's most frequent token."""
+    def most_frequent_token_accuracy(self, batches: list[dict], where: str = "mask") -> float:
+        """Baseline: always guess the training stream's most frequent token, scored at the same
+        positions as :func:`mlm_metrics`' headline (``where="mask"``: the inputs that read ``[MASK]``;
+        ``"selected"``: every position with a label, including the 10 % left unchanged)."""
+        if where not in ("mask", "selected"):
+            raise ValueError(f"where must be 'mask' or 'selected', got {where!r}")
         top = int(torch.bincount(self.train_ids).argmax())
-        labels = torch.cat([b["labels"][b["labels"] != IGNORE_INDEX] for b in batches])
+        keep = []
+        for b in batches:
+            scored = b["labels"] != IGNORE_INDEX
+            if where == "mask":
+                scored &= b["input_ids"] == self.tokenizer.mask_token_id
+            keep.append(b["labels"][scored])
+        labels = torch.cat(keep)
+        if labels.numel() == 0:
+            raise ValueError(f"no {where!r} positions in the batches to score")
         return (labels == top).float().mean().item()
 
 
+# What the input held at a position the loss is scored on (BERT's 80 / 10 / 10 recipe).
+INPUT_KINDS = ("mask", "unchanged", "random")
+
+
 @torch.no_grad()
-def mlm_metrics(model, batches: list[dict]) -> dict:
-    """Masked-token accuracy, mean cross-entropy and perplexity over fixed batches (model left as it was)."""
+def mlm_metrics(model, batches: list[dict], *, mask_token_id: int) -> dict:
+    """Held-out masked-LM metrics over fixed batches (the model is left in the mode it was in).
+
+    ``mlm_loss``/``perplexity``: mean cross-entropy over every labelled position (the training
+    objective). Accuracy is split by what the *input* held there, because the three kinds are
+    different tasks: at ``[MASK]`` the model must guess from context (``accuracy_at_mask``, the
+    headline, and ``top5_at_mask``); at an unchanged token it can copy its input
+    (``accuracy_unchanged``, near 1 for any model that learned to copy); at a random token it must
+    see through a wrong word (``accuracy_random``). ``accuracy_all_selected`` mixes the three, as a
+    plain "masked-token accuracy" does, and is reported only to show how much the copies inflate it.
+    ``n_mask``/``n_unchanged``/``n_random``: how many positions of each kind were scored.
+    """
+    if not isinstance(mask_token_id, int) or isinstance(mask_token_id, bool):
+        raise TypeError(f"mask_token_id must be the tokenizer's [MASK] id (an int), got {mask_token_id!r}")
     device = next(model.parameters()).device
-    total_loss, correct, count = 0.0, 0, 0
+    total_loss, count = 0.0, 0
+    correct = dict.fromkeys(INPUT_KINDS, 0)
+    seen = dict.fromkeys(INPUT_KINDS, 0)
+    top5 = 0
     with eval_mode(model):
         for batch in batches:
             batch = {k: v.to(device) for k, v in batch.items()}
@@ -228,12 +259,26 @@ def mlm_metrics(model, batches: list[dict]) -> dict:
                 picked = model.masked_logits(batch["input_ids"], batch["attention_mask"], where=where).float()
             else:  # any Hugging Face masked LM
                 picked = logits_of(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]))[where].float()
-            targets = batch["labels"][where]
+            targets, inputs = batch["labels"][where], batch["input_ids"][where]
             total_loss += torch.nn.functional.cross_entropy(picked, targets, reduction="sum").item()
-            correct += (picked.argmax(-1) == targets).sum().item()
             count += targets.numel()
+            hit = picked.argmax(-1) == targets
+            kinds = {"mask": inputs == mask_token_id, "unchanged": inputs == targets}
+            kinds["random"] = ~(kinds["mask"] | kinds["unchanged"])
+            for kind, rows in kinds.items():
+                correct[kind] += hit[rows].sum().item()
+                seen[kind] += rows.sum().item()
+            top5 += (picked[kinds["mask"]].topk(min(5, picked.shape[-1]), dim=-1).indices
+                     == targets[kinds["mask"], None]).any(-1).sum().item()
+    if count == 0:
+        raise ValueError("the batches hold no labelled position (labels are all -100)")
     loss = total_loss / count
-    return {"mlm_loss": loss, "mlm_accuracy": correct / count, "perplexity": math.exp(loss)}
+    rate = {kind: correct[kind] / seen[kind] if seen[kind] else float("nan") for kind in INPUT_KINDS}
+    return {"mlm_loss": loss, "perplexity": math.exp(loss),
+            "accuracy_at_mask": rate["mask"], "top5_at_mask": top5 / seen["mask"] if seen["mask"] else float("nan"),
+            "accuracy_unchanged": rate["unchanged"], "accuracy_random": rate["random"],
+            "accuracy_all_selected": sum(correct.values()) / count,
+            **{f"n_{kind}": seen[kind] for kind in INPUT_KINDS}}
 
 
 @torch.no_grad()

@@ -61,6 +61,11 @@ class GPTConfig:
         return replace(cls(vocab_size, block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2), **overrides)
 
     @classmethod
+    def course(cls, vocab_size: int, **overrides) -> GPTConfig:
+        """~2.7M parameters, the shipped course model (``train_lm --recipe course``): two hours on 2 cores."""
+        return replace(cls(vocab_size, block_size=128, n_layer=6, n_head=3, n_embd=192, dropout=0.0), **overrides)
+
+    @classmethod
     def from_profile(cls, vocab_size: int, profile: str | None = None, **overrides) -> GPTConfig:
         """The preset of the active profile (``$FMTEACH_PROFILE``, see :mod:`fmteach.profile`)."""
         preset = by_profile(smoke=cls.smoke, cpu=cls.cpu, gpu=cls.gpu, profile=profile)

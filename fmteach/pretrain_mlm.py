@@ -75,7 +75,7 @@ def pretrain(recipe: MLMRecipe, *, data: MLMData | None = None, model: MiniBertF
              progress: bool | None = None, max_seconds: float | None = None,
              stop_at_step: int | None = None) -> tuple[MiniBertForMaskedLM, MLMData, TrainResult]:
     """Train a :class:`MiniBertForMaskedLM` with :func:`fmteach.train.train`; each evaluation adds
-    held-out masked-token accuracy and perplexity to the history."""
+    :func:`~fmteach.mlm.mlm_metrics` on the held-out plays (accuracy at ``[MASK]``, perplexity ...)."""
     device = device or get_device()
     if data is None:
         data = MLMData.from_shakespeare(train_wordpiece_tokenizer(recipe.vocab_size), seq_len=recipe.seq_len)
@@ -85,7 +85,7 @@ def pretrain(recipe: MLMRecipe, *, data: MLMData | None = None, model: MiniBertF
     model.to(device)
     val_batches = data.validation_batches(n_rows=recipe.val_rows)
     result = train(model, data.batch_fn(device), recipe.train, loss_fn=masked_loss_fn,
-                   eval_fn=lambda m: mlm_metrics(m, val_batches), on_eval=on_eval,
+                   eval_fn=lambda m: mlm_metrics(m, val_batches, mask_token_id=data.tokenizer.mask_token_id), on_eval=on_eval,
                    out_dir=out_dir, resume=resume, progress=progress, max_seconds=max_seconds,
                    stop_at_step=stop_at_step)
     return model, data, result
@@ -151,7 +151,8 @@ def _report(jsonl):
     def report(entry, history):
         append_jsonl(jsonl, {"event": "eval", **entry})
         print(f"step {entry['step']:>5}  train {entry['train_loss']:.3f}  held-out loss {entry['mlm_loss']:.3f}  "
-              f"accuracy {entry['mlm_accuracy']:.3f}  perplexity {entry['perplexity']:.1f}", flush=True)
+              f"accuracy at [MASK] {entry['accuracy_at_mask']:.3f} (top-5 {entry['top5_at_mask']:.3f})  "
+              f"perplexity {entry['perplexity']:.1f}", flush=True)
     return report
 
 
@@ -183,7 +184,7 @@ def main(argv=None) -> None:
                    "most_frequent_token_accuracy": baseline, "final": result.history[-1] if result.history else None,
                    "out_of_time": result.out_of_time, "max_steps": recipe.train.max_steps}
         (out / "history.json").write_text(json.dumps({"summary": summary, "history": result.history}, indent=1))
-        plot_mlm_curves(result.history, out / "curves.png")
+        plot_mlm_curves(result.history, out / "curves.png", baseline=baseline)
         print(json.dumps(summary, indent=1))
         append_jsonl(jsonl, {"event": "final", "device": str(device), **summary})
     cleanup_distributed()

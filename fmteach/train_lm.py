@@ -32,6 +32,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m fmteach.train_lm", description=__doc__.split("\n")[0])
     parser.add_argument("--profile", choices=PROFILES, default=None,
                         help="run size (default: $FMTEACH_PROFILE, else by hardware)")
+    parser.add_argument("--recipe", choices=("profile", "course"), default="profile",
+                        help="sizes: the profile's preset (default), or the shipped course model's recipe")
     parser.add_argument("--out", required=True, help="output folder, e.g. runs/cpu")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/ckpt.pt if it exists")
     parser.add_argument("--max-steps", type=int, default=None,
@@ -76,7 +78,7 @@ def _finish(args, result, model, data, baseline, device, out, jsonl, started, *,
     (out / "history.json").write_text(json.dumps(summary, indent=1))
     from .viz.curves import plot_lm_losses
 
-    plot_lm_losses(result, out / "loss_curve.png", baseline, title=f"MiniGPT, {profile} profile")
+    plot_lm_losses(result, out / "loss_curve.png", baseline, title="MiniGPT, course recipe" if args.recipe == "course" else f"MiniGPT, {profile} profile")
     if args.sample_chars > 0:
         generator = torch.Generator(device=device).manual_seed(args.seed)
         start = torch.tensor([data.tokenizer.encode("\n")], device=device)
@@ -101,13 +103,17 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     data = load_shakespeare_chars()
     baseline = data.unigram_baseline()
-    model_config = GPTConfig.from_profile(data.tokenizer.vocab_size, profile)
+    if args.recipe == "course":
+        model_config = GPTConfig.course(data.tokenizer.vocab_size)
+    else:
+        model_config = GPTConfig.from_profile(data.tokenizer.vocab_size, profile)
     overrides = {"seed": args.seed}
     if args.max_steps is not None:
         overrides["max_steps"] = args.max_steps
     if args.compile:
         overrides["compile"] = True
-    train_config = TrainConfig.from_profile(profile, **overrides)
+    train_config = (TrainConfig.course(**overrides) if args.recipe == "course"
+                    else TrainConfig.from_profile(profile, **overrides))
     torch.manual_seed(args.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
     model = MiniGPT(model_config).to(device)
     if rank == 0:
@@ -115,7 +121,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{model_config}\n{train_config}")
         print(f"data: {len(data.train):,} training / {len(data.val):,} validation characters "
               f"(held-out plays: {', '.join(data.val_plays)}); unigram baseline {baseline:.4f}")
-    extra = {"chars": data.tokenizer.chars, "val_plays": list(data.val_plays), "profile": profile}
+    extra = {"chars": data.tokenizer.chars, "val_plays": list(data.val_plays), "profile": profile,
+             "recipe": args.recipe}
     jsonl = args.metrics_jsonl if rank == 0 else None
     append_jsonl(jsonl, {"event": "start", "profile": profile, "device": str(device), "processes": world,
                          "parameters": model.num_parameters()["total"], "torch": torch.__version__,

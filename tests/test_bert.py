@@ -132,3 +132,56 @@ def test_errors_name_the_problem():
         model(torch.zeros(5, dtype=torch.long))
     with pytest.raises(ValueError, match="hidden_size=10 is not divisible by num_attention_heads=4"):
         BertConfig(hidden_size=10, num_attention_heads=4)
+
+
+def test_pre_layernorm_encoder_equals_torch_norm_first_layers():
+    """layer_norm_placement="pre" computes torch's TransformerEncoderLayer(norm_first=True) stack
+    plus a final LayerNorm, weight for weight; "post" would not (the two placements differ)."""
+    from fmteach.bert import BertConfig, MiniBertModel
+
+    config = BertConfig(vocab_size=50, hidden_size=24, num_hidden_layers=2, num_attention_heads=3,
+                        intermediate_size=40, max_position_embeddings=16, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0, layer_norm_eps=1e-5, layer_norm_placement="pre")
+    torch.manual_seed(0)
+    ours = MiniBertModel(config, add_pooling_layer=False).eval()
+    for p in ours.parameters():  # LayerNorm gains and biases away from 1 and 0, so a misplaced LN shows
+        torch.nn.init.normal_(p, std=0.3)
+    layers = []
+    for layer in ours.encoder.layer:
+        ref = torch.nn.TransformerEncoderLayer(24, 3, 40, dropout=0.0, activation="gelu", layer_norm_eps=1e-5,
+                                               batch_first=True, norm_first=True)
+        att = layer.attention
+        with torch.no_grad():
+            ref.self_attn.in_proj_weight.copy_(torch.cat([att.self.query.weight, att.self.key.weight, att.self.value.weight]))
+            ref.self_attn.in_proj_bias.copy_(torch.cat([att.self.query.bias, att.self.key.bias, att.self.value.bias]))
+            ref.self_attn.out_proj.load_state_dict(att.output.dense.state_dict())
+            ref.norm1.load_state_dict(att.output.LayerNorm.state_dict())
+            ref.linear1.load_state_dict(layer.intermediate.dense.state_dict())
+            ref.linear2.load_state_dict(layer.output.dense.state_dict())
+            ref.norm2.load_state_dict(layer.output.LayerNorm.state_dict())
+        layers.append(ref.eval())
+    ids = torch.randint(5, 50, (2, 7))
+    attention_mask = torch.tensor([[1] * 7, [1] * 5 + [0] * 2])
+    x = ours.embeddings(ids, torch.zeros_like(ids))
+    for ref in layers:
+        x = ref(x, src_key_padding_mask=attention_mask == 0)
+    expected = ours.encoder.LayerNorm(x)
+    got = ours(ids, attention_mask).last_hidden_state
+    torch.testing.assert_close(got[0], expected[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got[1, :5], expected[1, :5], rtol=1e-5, atol=1e-5)  # padded rows are not compared
+    post = MiniBertModel(replace_placement(config, "post"), add_pooling_layer=False).eval()
+    post.load_state_dict({k: v for k, v in ours.state_dict().items() if not k.startswith("encoder.LayerNorm")})
+    assert not torch.allclose(post(ids, attention_mask).last_hidden_state[0], expected[0], atol=1e-3)
+
+
+def replace_placement(config, placement):
+    from dataclasses import replace
+
+    return replace(config, layer_norm_placement=placement)
+
+
+def test_layer_norm_placement_is_checked():
+    from fmteach.bert import BertConfig
+
+    with pytest.raises(ValueError, match="layer_norm_placement must be 'post' or 'pre', got 'middle'"):
+        BertConfig(layer_norm_placement="middle")

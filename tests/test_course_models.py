@@ -56,10 +56,14 @@ def test_minibert_heldout_accuracy(minibert):
     recipe = MLMRecipe.from_profile("cpu")
     data = MLMData.from_shakespeare(minibert.tokenizer, seq_len=recipe.seq_len)
     batches = data.validation_batches(n_rows=recipe.val_rows)
-    accuracy = mlm_metrics(minibert.model, batches)["mlm_accuracy"]
+    measured = mlm_metrics(minibert.model, batches, mask_token_id=minibert.tokenizer.mask_token_id)
     baseline = data.most_frequent_token_accuracy(batches)
-    assert accuracy >= 2 * baseline, f"shipped mini-BERT: accuracy {accuracy:.3f} < 2 x baseline {baseline:.3f}"
-    assert abs(accuracy - minibert.manifest["metrics"]["heldout_masked_accuracy"]) < 0.002
+    metrics = minibert.manifest["metrics"]  # the manifest tells the truth
+    assert abs(measured["accuracy_at_mask"] - metrics["heldout_accuracy_at_mask"]) < 0.002
+    assert abs(measured["top5_at_mask"] - metrics["heldout_top5_at_mask"]) < 0.002
+    assert abs(baseline - metrics["most_frequent_token_accuracy_at_mask"]) < 1e-4
+    # the copies inflate the mixed figure: what the model keeps unchanged it mostly repeats
+    assert measured["accuracy_unchanged"] > measured["accuracy_all_selected"] > measured["accuracy_at_mask"]
 
 
 def test_minibert_tokenizer_is_the_course_vocabulary(minibert):

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 STEPS = ("finetune", "mlm", "minigpt", "throughput", "attention", "compile")
 FIGURES = {  # the headline figures each step's summary must carry
     "finetune": {"test_accuracy", "test_f1", "train_seconds", "steps", "max_steps", "padding_speedup"},
-    "mlm": {"mlm_accuracy", "perplexity", "most_frequent_token_accuracy", "train_seconds", "steps", "max_steps"},
+    "mlm": {"accuracy_at_mask", "perplexity", "most_frequent_token_accuracy", "train_seconds", "steps", "max_steps"},
     "minigpt": {"val_loss", "unigram_baseline", "train_seconds", "steps", "max_steps"},
     "throughput": {"minigpt_tokens_per_s", "gpt2_tokens_per_s", "ratio", "mfu_minigpt", "mfu_gpt2", "compile"},
     "attention": {"max_T", "speedup_at_max_T", "memory_ratio_at_max_T"},
@@ -134,7 +134,7 @@ def test_dry_run_records_as_it_goes(dry_run):
     mlm = _records(out / "mlm.jsonl")
     evals = [r for r in mlm if r["event"] == "eval"]
     assert [r["step"] for r in evals] == [0, 3]
-    assert {"mlm_accuracy", "perplexity", "train_loss"} <= set(evals[-1])
+    assert {"accuracy_at_mask", "top5_at_mask", "accuracy_unchanged", "perplexity", "train_loss"} <= set(evals[-1])
     finetune = _records(out / "finetune.jsonl")
     assert any("eval_accuracy" in r for r in finetune if r["event"] == "log")  # Trainer's logs, one per line
     rows = [r for r in _records(out / "attention.jsonl") if r["event"] == "row"]

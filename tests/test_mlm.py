@@ -88,11 +88,12 @@ def test_short_pretraining_beats_the_untrained_model(data):
     recipe = replace(recipe, train=replace(recipe.train, max_steps=60, eval_interval=60), val_rows=64)
     val = data.validation_batches(n_rows=recipe.val_rows)  # the batches pretrain() evaluates on
     torch.manual_seed(0)
-    untrained = mlm_metrics(MiniBertForMaskedLM(recipe.bert), val)
+    mask_id = data.tokenizer.mask_token_id
+    untrained = mlm_metrics(MiniBertForMaskedLM(recipe.bert), val, mask_token_id=mask_id)
     model, _, result = pretrain(recipe, data=data, device=torch.device("cpu"), progress=False)
-    after = mlm_metrics(model, val)
+    after = mlm_metrics(model, val, mask_token_id=mask_id)
     assert after["mlm_loss"] < untrained["mlm_loss"] - 1.5
-    assert after["mlm_accuracy"] > untrained["mlm_accuracy"]
+    assert after["accuracy_at_mask"] > untrained["accuracy_at_mask"]
     assert result.history[-1]["perplexity"] == pytest.approx(after["perplexity"])
 
 
@@ -104,3 +105,42 @@ def test_learn_wordpiece_vocab_on_the_classic_toy_corpus():
     # alphabet (sorted), then merges by frequency: ##u+##g (20), ##u+##n (16), h+##ug (15), ...
     assert vocab == ["##g", "##n", "##s", "##u", "b", "h", "p", "##ug", "##un", "hug", "pun", "hugs", "pug", "bun"]
     assert learn_wordpiece_vocab(dict(reversed(list(counts.items()))), 19) == vocab  # order-free
+
+
+class _Copier(torch.nn.Module):
+    """A 'masked LM' that predicts whatever its input holds: perfect on unchanged tokens, useless elsewhere."""
+
+    def __init__(self, vocab_size):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.dummy = torch.nn.Parameter(torch.zeros(()))
+
+    def masked_logits(self, input_ids, attention_mask=None, *, where):
+        return torch.nn.functional.one_hot(input_ids[where], self.vocab_size).float() * 10
+
+
+def test_mlm_metrics_split_by_what_the_input_held(data):
+    batches = data.validation_batches(n_rows=64)
+    mask_id = data.tokenizer.mask_token_id
+    scores = mlm_metrics(_Copier(len(data.tokenizer)), batches, mask_token_id=mask_id)
+    labelled = sum(int((b["labels"] != -100).sum()) for b in batches)
+    assert scores["n_mask"] + scores["n_unchanged"] + scores["n_random"] == labelled
+    assert scores["n_mask"] > 5 * scores["n_unchanged"] > 0 and scores["n_random"] > 0  # 80 / 10 / 10
+    assert scores["accuracy_unchanged"] == 1.0
+    assert scores["accuracy_at_mask"] == 0.0 and scores["top5_at_mask"] == 0.0 and scores["accuracy_random"] == 0.0
+    # the mixed figure credits the copier with exactly its unchanged share: the artefact the split removes
+    assert scores["accuracy_all_selected"] == pytest.approx(scores["n_unchanged"] / labelled)
+    with pytest.raises(TypeError, match="mask_token_id must be the tokenizer's"):
+        mlm_metrics(_Copier(len(data.tokenizer)), batches, mask_token_id=None)
+
+
+def test_most_frequent_token_baseline_at_mask_positions(data):
+    batches = data.validation_batches(n_rows=64)
+    top = int(torch.bincount(data.train_ids).argmax())
+    at_mask = torch.cat([b["labels"][b["input_ids"] == data.tokenizer.mask_token_id] for b in batches])
+    assert data.most_frequent_token_accuracy(batches) == pytest.approx((at_mask == top).float().mean().item())
+    selected = torch.cat([b["labels"][b["labels"] != -100] for b in batches])
+    assert data.most_frequent_token_accuracy(batches, where="selected") == pytest.approx(
+        (selected == top).float().mean().item())
+    with pytest.raises(ValueError, match="where must be 'mask' or 'selected', got 'all'"):
+        data.most_frequent_token_accuracy(batches, where="all")

@@ -2,6 +2,7 @@
 
     python -m fmteach.course_models export minigpt-shakespeare runs/course-models/minigpt-shakespeare
     python -m fmteach.course_models export minibert-shakespeare runs/course-models/minibert-shakespeare
+    python -m fmteach.course_models remeasure minibert-shakespeare   # metrics again, same weights
     python -m fmteach.course_models verify            # check every shipped file's sha256
     python -m fmteach.course_models commands          # the command that rebuilds each model
 
@@ -69,7 +70,7 @@ def _export_minigpt(run: Path, folder: Path) -> tuple[dict, dict]:
 
 def _export_minibert(run: Path, folder: Path) -> tuple[dict, dict]:
     from ..bert import BertConfig, MiniBertForMaskedLM
-    from ..mlm import MLMData, mlm_metrics, train_wordpiece_tokenizer
+    from ..mlm import train_wordpiece_tokenizer
     from ..pretrain_mlm import MLMRecipe
 
     ckpt = torch_load(run / "ckpt.pt", expected="a checkpoint written by python -m fmteach.pretrain_mlm",
@@ -86,21 +87,53 @@ def _export_minibert(run: Path, folder: Path) -> tuple[dict, dict]:
     _save_weights(model, folder / WEIGHTS)
     (folder / CONFIG).write_text(json.dumps(asdict(model.config), indent=1) + "\n")
     tokenizer.backend_tokenizer.save(str(folder / "tokenizer.json"))
-    data = MLMData.from_shakespeare(tokenizer, seq_len=recipe.seq_len)
-    batches = data.validation_batches(n_rows=recipe.val_rows)
-    measured = mlm_metrics(model, batches)
-    baseline = data.most_frequent_token_accuracy(batches)
-    metrics = {
-        "heldout_masked_accuracy": round(measured["mlm_accuracy"], 4),
-        "heldout_mlm_loss": round(measured["mlm_loss"], 4),
-        "heldout_perplexity": round(measured["perplexity"], 1),
-        "most_frequent_token_accuracy": round(baseline, 4),
-        "heldout_rows": recipe.val_rows, "seq_len": recipe.seq_len,
-        "steps": ckpt["step"],
-        "parameters": sum(p.numel() for p in model.parameters()),
-    }
+    metrics = {**minibert_metrics(model, tokenizer, recipe), "steps": ckpt["step"],
+               "parameters": sum(p.numel() for p in model.parameters())}
     seconds = history["summary"]["seconds"]
     return metrics, {"seed": ckpt["train_config"]["seed"], "train_seconds": None if seconds is None else round(seconds, 1)}
+
+
+def minibert_metrics(model, tokenizer, recipe) -> dict:
+    """The manifest's held-out figures of a mini-BERT: accuracy split by what the input held at each
+    scored position (``[MASK]`` is the headline; unchanged tokens can be copied), beside the
+    most-frequent-token baseline at ``[MASK]``."""
+    from ..mlm import MLMData, mlm_metrics
+
+    data = MLMData.from_shakespeare(tokenizer, seq_len=recipe.seq_len)
+    batches = data.validation_batches(n_rows=recipe.val_rows)
+    measured = mlm_metrics(model, batches, mask_token_id=tokenizer.mask_token_id)
+    return {
+        "heldout_accuracy_at_mask": round(measured["accuracy_at_mask"], 4),
+        "heldout_top5_at_mask": round(measured["top5_at_mask"], 4),
+        "most_frequent_token_accuracy_at_mask": round(data.most_frequent_token_accuracy(batches), 4),
+        "heldout_accuracy_unchanged": round(measured["accuracy_unchanged"], 4),
+        "heldout_accuracy_random": round(measured["accuracy_random"], 4),
+        "heldout_accuracy_all_selected": round(measured["accuracy_all_selected"], 4),
+        "heldout_positions": {k: measured[f"n_{k}"] for k in ("mask", "unchanged", "random")},
+        "heldout_mlm_loss": round(measured["mlm_loss"], 4),
+        "heldout_perplexity": round(measured["perplexity"], 1),
+        "heldout_rows": recipe.val_rows, "seq_len": recipe.seq_len,
+    }
+
+
+def remeasure(name: str) -> dict:
+    """Measure a shipped mini-BERT again with today's :func:`~fmteach.mlm.mlm_metrics` and rewrite its
+    manifest's metrics (weights, files and checksums untouched); returns the new manifest."""
+    from ..pretrain_mlm import MLMRecipe
+
+    spec = _spec(name)
+    if spec.kind != "minibert":
+        raise ValueError(f"remeasure supports the mini-BERT course models, got {name!r} ({spec.kind})")
+    loaded = course_model(name)
+    manifest = json.loads((course_model_dir(name) / MANIFEST).read_text())
+    recipe = MLMRecipe.from_profile(manifest.get("profile", "cpu"))
+    old = manifest["metrics"]
+    manifest["metrics"] = {**minibert_metrics(loaded.model, loaded.tokenizer, recipe),
+                           **{k: old[k] for k in ("steps", "parameters") if k in old}}
+    manifest["metrics_measured"] = {"date": datetime.date.today().isoformat(), "at_commit": _git("rev-parse", "HEAD"),
+                                    "command": f"python -m fmteach.course_models remeasure {name}"}
+    (course_model_dir(name) / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
 
 
 def export(name: str, run: str | Path, trained_at_commit: str | None = None) -> dict:
@@ -142,11 +175,15 @@ def main(argv: list[str] | None = None) -> None:
     ex.add_argument("name", choices=list(COURSE_MODELS))
     ex.add_argument("run", help="the run folder the training command wrote")
     ex.add_argument("--trained-at-commit", default=None, help="the commit checked out when training started")
+    re_ = sub.add_parser("remeasure", help="measure a shipped mini-BERT again and rewrite its manifest's metrics")
+    re_.add_argument("name", choices=list(COURSE_MODELS))
     sub.add_parser("verify", help="check the sha256 of every shipped file")
     sub.add_parser("commands", help="print each model's rebuild command")
     args = parser.parse_args(argv)
     if args.action == "export":
         print(json.dumps(export(args.name, args.run, args.trained_at_commit), indent=1))
+    elif args.action == "remeasure":
+        print(json.dumps(remeasure(args.name)["metrics"], indent=1))
     elif args.action == "verify":
         for name in COURSE_MODELS:
             manifest = verify_course_model(name)

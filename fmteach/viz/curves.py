@@ -38,9 +38,10 @@ def plot_lm_losses(result, path: str | Path | None = None, baseline: float | Non
     return fig
 
 
-def plot_mlm_curves(history: list[dict], path=None):
-    """MLM pre-training curves from ``pretrain``'s history: loss (train and held out), masked-token
-    accuracy and perplexity per evaluation step; saved to ``path`` when given."""
+def plot_mlm_curves(history: list[dict], path=None, *, baseline: float | None = None):
+    """MLM pre-training curves from ``pretrain``'s history: loss (train and held out), accuracy at
+    ``[MASK]`` positions (with the most-frequent-token ``baseline`` there, when given) and perplexity
+    per evaluation step; saved to ``path`` when given."""
     import matplotlib.pyplot as plt
 
     steps = [h["step"] for h in history]
@@ -49,8 +50,11 @@ def plot_mlm_curves(history: list[dict], path=None):
     axes[0].plot(steps, [h["mlm_loss"] for h in history], "s-", label="held-out plays")
     axes[0].set(xlabel="step", ylabel="cross-entropy", title="MLM loss")
     axes[0].legend()
-    axes[1].plot(steps, [h["mlm_accuracy"] for h in history], "s-", color="C2")
-    axes[1].set(xlabel="step", ylabel="accuracy", title="masked-token accuracy (held out)")
+    axes[1].plot(steps, [h["accuracy_at_mask"] for h in history], "s-", color="C2", label="top-1 at [MASK]")
+    if baseline is not None:
+        axes[1].axhline(baseline, ls="--", color="k", lw=1, label=f"most frequent token {baseline:.3f}")
+    axes[1].set(xlabel="step", ylabel="accuracy", title="accuracy at [MASK] (held out)")
+    axes[1].legend(fontsize=8)
     axes[2].plot(steps, [h["perplexity"] for h in history], "s-", color="C3")
     axes[2].set(xlabel="step", ylabel="perplexity", yscale="log", title="perplexity (held out)")
     fig.tight_layout()
