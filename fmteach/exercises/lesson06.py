@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from ._checking import _call, _close, _exercise, _NotAttempted
+from ._checking import _add_solution, _call, _close, _exercise, _NotAttempted
 
 __all__ = ["check_encoder_layer_parameters", "check_next_token_attention"]
 
@@ -14,7 +14,9 @@ __all__ = ["check_encoder_layer_parameters", "check_next_token_attention"]
 def check_encoder_layer_parameters(hidden_size: int, intermediate_size: int, answer) -> None:
     """Exercise: the number of parameters of one BERT encoder layer."""
     with _exercise("parameters of one encoder layer",
-                   "4 projections of H*H + H, two LayerNorms of 2H, then H*I + I and I*H + H"):
+                   "list the linear maps of the layer in section 3 (which sizes go in and come out of each?) "
+                   "and its LayerNorms; a linear map from a to b features has a*b weights and b biases, a "
+                   "LayerNorm of width H a scale and a shift for each feature"):
         if answer is ...:
             raise _NotAttempted
         H, I = hidden_size, intermediate_size
@@ -25,8 +27,18 @@ def check_encoder_layer_parameters(hidden_size: int, intermediate_size: int, ans
 
 def check_next_token_attention(fn: Callable) -> None:
     """Exercise: ``fn(weights (heads, T, T)) -> (heads,)`` mean weight from token i to token i+1."""
-    with _exercise("attention to the next token", "the entries (i, i+1) are the diagonal above the main one: offset=1"):
+    with _exercise("attention to the next token",
+                   "the entries (i, i+1) of a (T, T) matrix all lie on one diagonal; torch.diagonal takes a "
+                   "diagonal out of every head at once (which of its arguments picks which diagonal?), then average"):
         gen = torch.Generator().manual_seed(3)
         weights = torch.softmax(torch.randn(3, 5, 5, generator=gen), -1)
         expected = torch.stack([torch.stack([weights[h, i, i + 1] for i in range(4)]).mean() for h in range(3)])
         _close(torch.as_tensor(_call(fn, weights)), expected, "the per-head averages")
+
+
+_add_solution("06.1", '''H, I = cfg.hidden_size, cfg.intermediate_size
+exercises.check_encoder_layer_parameters(H, I, answer=4 * (H * H + H) + 2 * (2 * H) + (H * I + I) + (I * H + H))
+''')
+_add_solution("06.2", '''def next_token_attention(weights):
+    return torch.diagonal(weights, offset=1, dim1=-2, dim2=-1).mean(-1)  # (heads,)
+''')
