@@ -1,7 +1,7 @@
 """Does the gpu profile fit Colab's card (a T4, 15 GB)? An estimate from the parameter, batch and
-activation sizes of the three gpu-profile training runs; the README prints this table.
+activation sizes of the three gpu-profile training runs; SETUP.md prints this table.
 
-    python tests/test_gpu_memory.py     # prints the table for the README
+    python tests/test_gpu_memory.py     # prints the table for SETUP.md
 """
 
 from __future__ import annotations
@@ -83,9 +83,9 @@ def test_gpu_profile_fits_a_15_gb_card():
         assert estimate.total < CARD_GB, f"{run} needs about {estimate.total:.1f} GB: more than a T4's {CARD_GB} GB"
 
 
-def test_readme_prints_the_current_estimate():
+def test_setup_page_prints_the_current_estimate():
     table = gpu_memory_table()
-    assert table in (REPO / "README.md").read_text(encoding="utf-8"), f"update the README's table:\n{table}"
+    assert table in (REPO / "SETUP.md").read_text(encoding="utf-8"), f"update SETUP.md's table:\n{table}"
 
 
 if __name__ == "__main__":

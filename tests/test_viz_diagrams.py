@@ -67,3 +67,38 @@ def test_gpt_vs_bert_draws_each_attention_mask():
         assert (full == 1).all()                                              # BERT: every token sees every token
     finally:
         plt.close(fig)
+
+
+def test_course_map_has_a_row_for_every_lesson():
+    """The README's course map: one box per notebook (notebooks/NN_*.ipynb), in order, each showing
+    its number, title, what is built and what it proves."""
+    from pathlib import Path
+
+    from fmteach.viz.diagrams import COURSE_LESSONS
+
+    folder = Path(__file__).resolve().parents[1] / "notebooks"
+    notebooks = sorted(p.name[:2] for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    assert [number for number, *_ in COURSE_LESSONS] == notebooks
+    fig = viz.course_map()
+    try:
+        assert isinstance(fig, Figure)
+        assert boxes(fig) == [f"{number} {title}" for number, title, *_ in COURSE_LESSONS]
+        shown = " ".join(texts(fig)).replace("\n", " ")
+        for number, title, part, builds, proves in COURSE_LESSONS:
+            for text in (number, title, part, builds, proves):
+                assert text in shown, text
+        assert {"lesson", "you build", "it proves"} <= texts(fig)
+    finally:
+        plt.close(fig)
+
+
+def test_course_map_bands_consecutive_lessons_of_one_part():
+    lessons = [("01", "A", "first", "a", "b"), ("02", "B", "first", "c", "d"), ("03", "C", "second", "e", "f")]
+    fig = viz.course_map(lessons)
+    try:
+        assert boxes(fig) == ["01 A", "02 B", "03 C"]
+        assert [t.get_text() for t in fig.axes[0].texts if t.get_rotation() == 90] == ["first", "second"]
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match="at least one lesson"):
+        viz.course_map([])

@@ -1,7 +1,8 @@
 """Every picture the course draws, each helper named once.
 
 * :mod:`.attention` — heatmaps of attention weights and masks (``plot_attention``, ``plot_attention_grid``, ``plot_mask``);
-* :mod:`.diagrams` — schematic drawings (``attention_flow_diagram``, ``transformer_block_diagram``, ``gpt_vs_bert_diagram``);
+* :mod:`.diagrams` — schematic drawings (``attention_flow_diagram``, ``transformer_block_diagram``, ``gpt_vs_bert_diagram``,
+  ``course_map``);
 * :mod:`.curves` — training curves and score bars (``plot_lm_losses``, ``plot_mlm_curves``, ``plot_accuracy_curves``,
   ``plot_occupation_scores``).
 
@@ -10,8 +11,8 @@ This package imports no other ``fmteach`` module: it draws tensors, lists and di
 
 from .attention import plot_attention, plot_attention_grid, plot_mask
 from .curves import plot_accuracy_curves, plot_lm_losses, plot_mlm_curves, plot_occupation_scores
-from .diagrams import attention_flow_diagram, gpt_vs_bert_diagram, transformer_block_diagram
+from .diagrams import attention_flow_diagram, course_map, gpt_vs_bert_diagram, transformer_block_diagram
 
-__all__ = ["attention_flow_diagram", "gpt_vs_bert_diagram", "plot_accuracy_curves", "plot_attention",
+__all__ = ["attention_flow_diagram", "course_map", "gpt_vs_bert_diagram", "plot_accuracy_curves", "plot_attention",
            "plot_attention_grid", "plot_lm_losses", "plot_mask", "plot_mlm_curves", "plot_occupation_scores",
            "transformer_block_diagram"]

@@ -1,4 +1,5 @@
-"""Diagrams drawn with matplotlib patches: how attention flows, one transformer block, GPT vs BERT."""
+"""Diagrams drawn with matplotlib patches: how attention flows, one transformer block, GPT vs BERT, and
+the course map the README shows."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import torch
 
-__all__ = ["attention_flow_diagram", "gpt_vs_bert_diagram", "transformer_block_diagram"]
+__all__ = ["COURSE_LESSONS", "attention_flow_diagram", "course_map", "gpt_vs_bert_diagram", "transformer_block_diagram"]
 
 
 _COLOURS = {"input": "#e8eef7", "proj": "#d6e9c6", "op": "#fce5cd", "norm": "#ead1dc", "attn": "#cfe2f3",
@@ -149,4 +150,94 @@ def gpt_vs_bert_diagram():
     gpt.text(-2.5, -0.35, "loss: every position predicts the next token", fontsize=8.5)
     bert.text(-2.5, -0.35, "loss: only the ~15% selected tokens are predicted", fontsize=8.5)
     fig.tight_layout()
+    return fig
+
+
+# The course map: (number, short title, part, what you build, what it proves). The numbers are the
+# notebooks' (notebooks/NN_*.ipynb; tests/test_viz_diagrams.py checks that every lesson is here).
+COURSE_LESSONS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("01", "Scaled dot-product attention", "attention, built",
+     "softmax(QKᵀ/√d_k)V in five lines",
+     "equals PyTorch's attention; why √d_k, measured; reproduces MiniLM's layer 0"),
+    ("02", "Masking", "attention, built",
+     "padding and causal masks; BERT's 15 % masking (80/10/10)",
+     "no token sees the future; equal to Hugging Face's MLM collator"),
+    ("03", "The transformer block", "attention, built",
+     "MiniGPT: multi-head attention, feed-forward, residuals",
+     "its logits equal GPT-2's; without residuals 48 blocks collapse"),
+    ("04", "Training a small transformer", "pretraining",
+     "MiniGPT trained on Shakespeare: loop, schedule, sampling",
+     "loss far below the unigram baseline on unseen plays; exact resume"),
+    ("05", "Pretraining a mini-BERT", "pretraining",
+     "WordPiece; BERT's masked-LM pretraining",
+     "what a small masked LM learns from 38 plays, and what it does not"),
+    ("06", "BERT inside out", "using BERT",
+     "our MiniBert, holding real MiniLM weights",
+     "every hidden state equals Hugging Face's; where each layer's heads look"),
+    ("07", "Fine-tuning BERT", "using BERT",
+     "Trainer and a plain PyTorch loop; thresholds and calibration",
+     "the two loops agree; accuracy vs F1 on imbalanced data"),
+    ("08", "Zero- and few-shot learning", "using BERT",
+     "sentence embeddings, zero-shot, cloze prompts, a probe vs SetFit",
+     "which method wins at how many labels, over seeded draws"),
+    ("09", "Challenges", "in practice",
+     "leakage and overfitting checks, memorisation and bias probes",
+     "a naive TREC split leaks its test set into training"),
+    ("10", "One encoder, many tasks", "in practice",
+     "sentence-pair, tagging and answer-span heads",
+     "each head equals its BertFor… class; NSP against a cosine control"),
+    ("11", "Translation and images", "in practice",
+     "cross-attention, an encoder–decoder, a tiny ViT",
+     "cross-attention equals PyTorch's; a ViT vs logistic regression on digits"),
+)
+
+_PART_COLOURS = ("#cfe2f3", "#d9ead3", "#fce5cd", "#ead1dc", "#fff2cc", "#eeeeee")
+
+
+def course_map(lessons: Sequence[tuple[str, str, str, str, str]] = COURSE_LESSONS):
+    """The course on one page: a row per lesson (number, title, what you build, what it proves), the
+    rows banded by part. ``lessons`` holds (number, title, part, builds, proves); consecutive lessons
+    with the same part share a band. Returns the Figure; each lesson's box has gid "NN title".
+
+    Drawn for the README at GitHub's width: ``course_map().savefig("docs/course_map.png", dpi=100)``."""
+    import textwrap
+
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Circle, FancyBboxPatch
+
+    if not lessons:
+        raise ValueError("course_map needs at least one lesson, got none")
+    row, top = 0.74, 0.62
+    height = top + row * len(lessons) + 0.1
+    fig = Figure(figsize=(10, height))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(height, 0)
+    ax.axis("off")
+    columns = ((1.05, "lesson", 24), (3.8, "you build", 32), (6.72, "it proves", 37))
+    for x, header, _ in columns:
+        ax.text(x, 0.36, header, fontsize=12, fontweight="bold", color="#333333", va="center")
+    parts: list[tuple[str, int, int]] = []  # (part, first row, last row)
+    for i, (_, _, part, _, _) in enumerate(lessons):
+        if parts and parts[-1][0] == part:
+            parts[-1] = (part, parts[-1][1], i)
+        else:
+            parts.append((part, i, i))
+    for k, (part, first, last) in enumerate(parts):
+        y0, y1 = top + first * row + 0.04, top + (last + 1) * row - 0.04
+        colour = _PART_COLOURS[k % len(_PART_COLOURS)]
+        ax.add_patch(FancyBboxPatch((0.08, y0), 0.34, y1 - y0, boxstyle="round,pad=0,rounding_size=0.08",
+                                    facecolor=colour, edgecolor="none"))
+        ax.text(0.25, (y0 + y1) / 2, part, rotation=90, ha="center", va="center", fontsize=9.5, color="#333333")
+        for i in range(first, last + 1):
+            number, title, _, builds, proves = lessons[i]
+            y = top + (i + 0.5) * row
+            ax.add_patch(FancyBboxPatch((0.5, y - row / 2 + 0.05), 9.42, row - 0.1,
+                                        boxstyle="round,pad=0,rounding_size=0.08", facecolor=colour,
+                                        edgecolor="#999999", linewidth=0.8, alpha=0.55, gid=f"{number} {title}"))
+            ax.add_patch(Circle((0.78, y), 0.2, facecolor="white", edgecolor="#444444", linewidth=1.0))
+            ax.text(0.78, y, number, ha="center", va="center", fontsize=10.5, fontweight="bold")
+            for (x, _, width), text, weight in zip(columns, (title, builds, proves), ("bold", "normal", "normal")):
+                ax.text(x, y, textwrap.fill(text, width, break_on_hyphens=False), ha="left", va="center",
+                        fontsize=11, fontweight=weight, linespacing=1.15)
     return fig
