@@ -1,6 +1,7 @@
 """Pretrain a mini-BERT on Shakespeare with masked language modelling, outside a notebook.
 
     python -m fmteach.pretrain_mlm --profile cpu --out runs/mlm-cpu
+    python -m fmteach.pretrain_mlm --recipe course --out runs/course-models/minibert-course   # the shipped model
     torchrun --nproc_per_node=8 -m fmteach.pretrain_mlm --profile gpu --out runs/mlm-gpu
 
 Prints progress, writes ``ckpt.pt`` (resumable with ``--resume``), ``history.json`` and
@@ -63,6 +64,19 @@ class MLMRecipe:
                      vocab_size=vocab, val_rows=by_profile(smoke=128, cpu=512, gpu=1024, profile=profile))
         return replace(recipe, **overrides)
 
+    @classmethod
+    def course(cls, **overrides) -> MLMRecipe:
+        """The shipped course mini-BERT: pre-LN (a post-LN BERT of this size stays on the unigram
+        plateau, lesson 05), 4 layers x 256, windows of 64 tokens, 64 per step; checkpoints every
+        500 steps so that the run can span a pause (``--resume``)."""
+        bert = BertConfig(8000, hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
+                          max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                          layer_norm_placement="pre")
+        train_cfg = TrainConfig(max_steps=12000, batch_size=64, learning_rate=1e-3, min_lr=1e-4, warmup_steps=500,
+                                weight_decay=0.01, eval_interval=500, eval_iters=1, checkpoint_interval=500,
+                                seed=DEFAULT_SEED)
+        return replace(cls(bert=bert, train=train_cfg, seq_len=64, vocab_size=8000, val_rows=512), **overrides)
+
 
 def masked_loss_fn(model, batch) -> torch.Tensor:
     """The training loss: cross-entropy on the masked positions only (the seed text's step 4)."""
@@ -73,7 +87,7 @@ def masked_loss_fn(model, batch) -> torch.Tensor:
 def pretrain(recipe: MLMRecipe, *, data: MLMData | None = None, model: MiniBertForMaskedLM | None = None,
              device: torch.device | None = None, out_dir=None, resume: bool = False, on_eval=None,
              progress: bool | None = None, max_seconds: float | None = None,
-             stop_at_step: int | None = None) -> tuple[MiniBertForMaskedLM, MLMData, TrainResult]:
+             stop_at_step: int | None = None, checkpoint_extra: dict | None = None) -> tuple[MiniBertForMaskedLM, MLMData, TrainResult]:
     """Train a :class:`MiniBertForMaskedLM` with :func:`fmteach.train.train`; each evaluation adds
     :func:`~fmteach.mlm.mlm_metrics` on the held-out plays (accuracy at ``[MASK]``, perplexity ...)."""
     device = device or get_device()
@@ -87,7 +101,7 @@ def pretrain(recipe: MLMRecipe, *, data: MLMData | None = None, model: MiniBertF
     result = train(model, data.batch_fn(device), recipe.train, loss_fn=masked_loss_fn,
                    eval_fn=lambda m: mlm_metrics(m, val_batches, mask_token_id=data.tokenizer.mask_token_id), on_eval=on_eval,
                    out_dir=out_dir, resume=resume, progress=progress, max_seconds=max_seconds,
-                   stop_at_step=stop_at_step)
+                   stop_at_step=stop_at_step, checkpoint_extra=checkpoint_extra)
     return model, data, result
 
 
@@ -124,6 +138,8 @@ def load_mini_bert_mlm(profile: str | None = None, *, progress: bool | None = No
 def _parse_args(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=PROFILES, default=None)
+    parser.add_argument("--recipe", choices=("profile", "course"), default="profile",
+                        help="sizes: the profile's preset (default), or the shipped course model's recipe")
     parser.add_argument("--out", required=True, help="folder for ckpt.pt, history.json, curves.png")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--max-steps", type=int, default=None)
@@ -165,7 +181,7 @@ def main(argv=None) -> None:
     from .viz.curves import plot_mlm_curves
 
     rank, world, device = setup_distributed()
-    recipe = MLMRecipe.from_profile(args.profile)
+    recipe = MLMRecipe.course() if args.recipe == "course" else MLMRecipe.from_profile(args.profile)
     train_changes = {k: v for k, v in (("max_steps", args.max_steps),
                                        ("checkpoint_interval", args.checkpoint_interval)) if v}
     recipe = replace(recipe, train=replace(recipe.train, **train_changes))
@@ -177,10 +193,11 @@ def main(argv=None) -> None:
                          "bert_config": recipe.bert.__dict__, "train_config": recipe.train.__dict__})
     model, data, result = pretrain(recipe, device=device, out_dir=out, resume=args.resume, on_eval=_report(jsonl),
                                    progress=rank == 0 and not args.no_progress, max_seconds=args.max_seconds,
-                                   stop_at_step=args.stop_at_step)
+                                   stop_at_step=args.stop_at_step,
+                                   checkpoint_extra={"profile": args.profile or get_profile(), "recipe": args.recipe})
     if rank == 0:
         baseline = data.most_frequent_token_accuracy(data.validation_batches(n_rows=recipe.val_rows))
-        summary = {"profile": args.profile or get_profile(), "seconds": result.seconds, "steps": result.step,
+        summary = {"profile": args.profile or get_profile(), "recipe": args.recipe, "seconds": result.seconds, "steps": result.step,
                    "most_frequent_token_accuracy": baseline, "final": result.history[-1] if result.history else None,
                    "out_of_time": result.out_of_time, "max_steps": recipe.train.max_steps}
         (out / "history.json").write_text(json.dumps({"summary": summary, "history": result.history}, indent=1))

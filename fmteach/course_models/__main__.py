@@ -82,7 +82,8 @@ def _export_minibert(run: Path, folder: Path) -> tuple[dict, dict]:
     model = MiniBertForMaskedLM(BertConfig(**ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
     model.eval()
-    recipe = MLMRecipe.from_profile(history["summary"]["profile"])
+    recipe_name = history["summary"].get("recipe") or ckpt["extra"].get("recipe", "profile")
+    recipe = MLMRecipe.course() if recipe_name == "course" else MLMRecipe.from_profile(history["summary"]["profile"])
     tokenizer = train_wordpiece_tokenizer(recipe.vocab_size)
     _save_weights(model, folder / WEIGHTS)
     (folder / CONFIG).write_text(json.dumps(asdict(model.config), indent=1) + "\n")
@@ -126,7 +127,7 @@ def remeasure(name: str) -> dict:
         raise ValueError(f"remeasure supports the mini-BERT course models, got {name!r} ({spec.kind})")
     loaded = course_model(name)
     manifest = json.loads((course_model_dir(name) / MANIFEST).read_text())
-    recipe = MLMRecipe.from_profile(manifest.get("profile", "cpu"))
+    recipe = MLMRecipe.course() if "--recipe course" in manifest["command"] else MLMRecipe.from_profile("cpu")
     old = manifest["metrics"]
     manifest["metrics"] = {**minibert_metrics(loaded.model, loaded.tokenizer, recipe),
                            **{k: old[k] for k in ("steps", "parameters") if k in old}}
