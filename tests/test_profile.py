@@ -1,5 +1,7 @@
 """One device rule for notebooks and command lines: CUDA, then Apple's MPS, then the CPU."""
 
+import os
+
 import pytest
 import torch
 
@@ -52,3 +54,41 @@ def test_one_seed_default_everywhere():
                 defaults[f"{module.__name__}.{name}"] = seed.default
     assert len(defaults) >= 8, defaults
     assert set(defaults.values()) == {profile.DEFAULT_SEED}, defaults
+
+
+def test_the_checked_cpu_capability_really_changes_a_trained_number():
+    """conftest runs the notebooks with ATEN_CPU_CAPABILITY one level below the CPU's best, so that
+    a stored output that would differ on another CPU fails here too. That only works if the setting
+    changes what a short training run computes: train the same tiny model under both levels."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("root_conftest", Path(__file__).resolve().parents[1] / "conftest.py")
+    root_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(root_conftest)
+    other_cpu_capability = root_conftest.other_cpu_capability
+
+    level = other_cpu_capability(Path("/proc/cpuinfo").read_text()) if Path("/proc/cpuinfo").exists() else None
+    if level is None:
+        pytest.skip("no x86 vector levels to choose between on this machine")
+    code = ("import torch\n"
+            "from fmteach.model import GPTConfig, MiniGPT\n"
+            "torch.manual_seed(0); m = MiniGPT(GPTConfig.smoke(82)); opt = torch.optim.AdamW(m.parameters(), 3e-3)\n"
+            "g = torch.Generator().manual_seed(0)\n"
+            "for _ in range(30):\n"
+            "    x = torch.randint(82, (16, 64), generator=g); m(x[:, :-1], x[:, 1:])[1].backward(); opt.step(); opt.zero_grad()\n"
+            "print(torch.backends.cpu.get_cpu_capability(), repr(float(sum(p.detach().double().sum() for p in m.parameters()))))\n")
+    results = {}
+    for name, value in (("native", None), ("checked", level)):
+        env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
+        if value is not None:
+            env["ATEN_CPU_CAPABILITY"] = value
+        env["OMP_NUM_THREADS"] = "1"
+        run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+        results[name] = run.stdout.split()
+    assert results["checked"][0] == level.upper() != results["native"][0]
+    assert results["checked"][1] != results["native"][1], "the kernel level did not change a trained weight"
