@@ -31,7 +31,7 @@ from ..lm_data import CharTokenizer
 from ..mlm import load_wordpiece_tokenizer
 from ..model import GPTConfig, MiniGPT
 
-__all__ = ["COURSE_MODELS", "CourseModel", "course_model", "course_model_dir", "verify_course_model",
+__all__ = ["COURSE_MODELS", "CourseModel", "course_curve", "course_model", "course_model_dir", "verify_course_model",
            "rebuild_command", "fixed_slice_loss"]
 
 MODELS_DIR = Path(__file__).resolve().parent
@@ -51,8 +51,8 @@ RUN_ROOT = "runs/course-models"
 COURSE_MODELS: dict[str, _Spec] = {
     "minigpt-shakespeare": _Spec(
         "minigpt", "vocab.json",
-        f"OMP_NUM_THREADS=1 python -m fmteach.train_lm --profile cpu --seed 1337 "
-        f"--out {RUN_ROOT}/minigpt-shakespeare --no-progress"),
+        f"python -m fmteach.train_lm --recipe course --out {RUN_ROOT}/minigpt-shakespeare --no-progress "
+        f"--metrics-jsonl {RUN_ROOT}/minigpt-shakespeare.jsonl"),
     "minibert-shakespeare": _Spec(
         "minibert", "tokenizer.json",
         f"OMP_NUM_THREADS=1 python -m fmteach.pretrain_mlm --profile cpu --max-steps 4000 "
@@ -68,8 +68,21 @@ def _spec(name: str) -> _Spec:
 
 def rebuild_command(name: str) -> str:
     """The commands (run from the repository root) that train ``name`` and write its folder."""
+    curve = f" --metrics-jsonl {RUN_ROOT}/{name}.jsonl" if "--metrics-jsonl" in _spec(name).train_command else ""
     return (f"{_spec(name).train_command} && "
-            f"python -m fmteach.course_models export {name} {RUN_ROOT}/{name}")
+            f"python -m fmteach.course_models export {name} {RUN_ROOT}/{name}{curve}")
+
+
+CURVE = "curve.json"  # optional: the training curve (evaluations with wall-clock seconds), when exported
+
+
+def course_curve(name: str) -> dict | None:
+    """``name``'s shipped training curve (``{"evals": [{"step", "train_loss", "val_loss", "seconds"}, ...],
+    ...}``, sha256-checked with the rest), or ``None`` for a model shipped without one."""
+    manifest = verify_course_model(name)
+    if CURVE not in manifest.get("sha256", {}):
+        return None
+    return json.loads((course_model_dir(name) / CURVE).read_text())
 
 
 def course_model_dir(name: str) -> Path:

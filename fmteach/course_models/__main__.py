@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from .._io import torch_load
-from . import (COURSE_MODELS, CONFIG, MANIFEST, WEIGHTS, _sha256, _spec, course_model, course_model_dir,
+from . import (COURSE_MODELS, CONFIG, CURVE, MANIFEST, WEIGHTS, _sha256, _spec, course_model, course_model_dir,
                fixed_slice_loss, rebuild_command, verify_course_model)
 
 MACHINE = "2 CPU cores (x86-64), shared with other jobs; OMP_NUM_THREADS=1"
@@ -137,16 +137,34 @@ def remeasure(name: str) -> dict:
     return manifest
 
 
-def export(name: str, run: str | Path, trained_at_commit: str | None = None) -> dict:
+def _write_curve(jsonl: Path, path: Path) -> None:
+    """The evaluations of a ``--metrics-jsonl`` file, with their wall-clock seconds, as ``curve.json``."""
+    evals = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+    evals = [{k: e[k] for k in ("step", "train_loss", "val_loss", "seconds")} for e in evals if e.get("event") == "eval"]
+    if not evals:
+        raise ValueError(f"{jsonl} holds no evaluation records")
+    path.write_text(json.dumps({"about": "held-out and training loss at every evaluation of the training run, "
+                                         "seconds since the command started (one process, no resume)",
+                                "evals": evals}, indent=0) + "\n")
+
+
+def export(name: str, run: str | Path, trained_at_commit: str | None = None, *, metrics_jsonl: str | Path | None = None,
+           machine: str = MACHINE) -> dict:
     """Write ``name``'s folder from the run folder ``run``; returns the manifest.
 
-    ``trained_at_commit``: the commit checked out when training started (default: HEAD now)."""
+    ``trained_at_commit``: the commit checked out when training started (default: HEAD now);
+    ``metrics_jsonl``: the run's ``--metrics-jsonl`` file, shipped as the model's training curve;
+    ``machine``: where it trained, in words."""
     spec, run, folder = _spec(name), Path(run), course_model_dir(name)
     if not (run / "ckpt.pt").is_file():
         raise FileNotFoundError(f"run={str(run)!r} holds no ckpt.pt; train first: {spec.train_command}")
     folder.mkdir(parents=True, exist_ok=True)
     metrics, facts = (_export_minigpt if spec.kind == "minigpt" else _export_minibert)(run, folder)
-    files = sorted([WEIGHTS, CONFIG, spec.tokenizer_file])
+    files = [WEIGHTS, CONFIG, spec.tokenizer_file]
+    if metrics_jsonl is not None:
+        _write_curve(Path(metrics_jsonl), folder / CURVE)
+        files.append(CURVE)
+    files = sorted(files)
     changed = _git("status", "--porcelain", "--", "fmteach")
     manifest = {
         "name": name,
@@ -157,7 +175,7 @@ def export(name: str, run: str | Path, trained_at_commit: str | None = None) -> 
                                                 if not line.split()[-1].startswith("fmteach/course_models")],
         **facts,
         "torch": torch.__version__, "python": platform.python_version(),
-        "machine": MACHINE,
+        "machine": machine,
         "dtype": "float32",
         "date": datetime.date.today().isoformat(),
         "metrics": metrics,
@@ -176,13 +194,16 @@ def main(argv: list[str] | None = None) -> None:
     ex.add_argument("name", choices=list(COURSE_MODELS))
     ex.add_argument("run", help="the run folder the training command wrote")
     ex.add_argument("--trained-at-commit", default=None, help="the commit checked out when training started")
+    ex.add_argument("--metrics-jsonl", default=None, help="the run's --metrics-jsonl file: shipped as its curve")
+    ex.add_argument("--machine", default=MACHINE, help=f"where it trained, in words (default: {MACHINE!r})")
     re_ = sub.add_parser("remeasure", help="measure a shipped mini-BERT again and rewrite its manifest's metrics")
     re_.add_argument("name", choices=list(COURSE_MODELS))
     sub.add_parser("verify", help="check the sha256 of every shipped file")
     sub.add_parser("commands", help="print each model's rebuild command")
     args = parser.parse_args(argv)
     if args.action == "export":
-        print(json.dumps(export(args.name, args.run, args.trained_at_commit), indent=1))
+        print(json.dumps(export(args.name, args.run, args.trained_at_commit, metrics_jsonl=args.metrics_jsonl,
+                                machine=args.machine), indent=1))
     elif args.action == "remeasure":
         print(json.dumps(remeasure(args.name)["metrics"], indent=1))
     elif args.action == "verify":

@@ -1,6 +1,8 @@
 """Training curves and score bars: one plotting helper per kind of result, each named once.
 
 * :func:`plot_lm_losses` — a language model's losses (``fmteach.train.train``; lesson 04, ``train_lm``);
+* :func:`plot_runs_by_step_and_time` — several training runs' evaluations against steps and against
+  minutes (the shipped course models' curves; lesson 04);
 * :func:`plot_mlm_curves` — MLM pre-training (``fmteach.pretrain_mlm.pretrain``; lesson 05);
 * :func:`plot_accuracy_curves` — fine-tuning runs side by side (``finetune_loop``; lesson 09);
 * :func:`plot_occupation_scores` — one bar per occupation (``fmteach.bias``; lesson 09).
@@ -10,7 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["plot_accuracy_curves", "plot_lm_losses", "plot_mlm_curves", "plot_occupation_scores"]
+__all__ = ["plot_accuracy_curves", "plot_lm_losses", "plot_mlm_curves", "plot_occupation_scores",
+           "plot_runs_by_step_and_time"]
 
 
 def plot_lm_losses(result, path: str | Path | None = None, baseline: float | None = None,
@@ -35,6 +38,35 @@ def plot_lm_losses(result, path: str | Path | None = None, baseline: float | Non
     fig.tight_layout()
     if path is not None:
         fig.savefig(path)
+    return fig
+
+
+def plot_runs_by_step_and_time(runs: dict[str, list[dict]], *, baseline: float | None = None,
+                               ylabel: str = "cross-entropy (nats / char)", title: str = ""):
+    """Evaluations of several runs (name -> ``[{"step", "train_loss", "val_loss", "seconds"}, ...]``):
+    validation loss solid, training loss dashed, against optimizer steps (left) and wall-clock
+    minutes (right, log scale: a run of minutes beside one of hours). Returns the Figure."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 4), dpi=110)
+    by_step, by_time = fig.subplots(1, 2)
+    for (name, evals), color in zip(runs.items(), ("C0", "C1", "C2", "C3", "C4")):
+        steps = [e["step"] for e in evals]
+        minutes = [max(e["seconds"], 1.0) / 60 for e in evals]
+        for ax, x in ((by_step, steps), (by_time, minutes)):
+            ax.plot(x, [e["val_loss"] for e in evals], "-", color=color, lw=1.8, label=f"{name}: validation")
+            ax.plot(x, [e["train_loss"] for e in evals], "--", color=color, lw=1.0, label=f"{name}: train")
+    for ax in (by_step, by_time):
+        if baseline is not None:
+            ax.axhline(baseline, ls=":", color="k", lw=1, label=f"unigram baseline {baseline:.2f}")
+        ax.set(ylabel=ylabel)
+        ax.grid(alpha=0.3)
+    by_step.set(xlabel="optimizer step", title="against steps")
+    by_time.set(xlabel="wall-clock minutes (log scale)", xscale="log", title="against time")
+    by_step.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
     return fig
 
 
