@@ -3,9 +3,9 @@
 The package reads in layers; a module imports only from its own layer or those below it
 (``tests/test_layers.py`` keeps it so, and a new module must be given a layer there):
 
-* **floor** -- ``_io`` (atomic writes, checked ``torch_load``, ``eval_mode``, the offline switches),
-  ``profile`` (run sizes, device, seeds: ``DEFAULT_SEED``, ``seeded``), ``progress``, ``optim``,
-  ``thresholds``, ``notebook`` (a lesson's setup cell);
+* **base** -- ``_io`` (atomic writes, checked ``torch_load``, ``eval_mode``, the offline switches),
+  ``_checks`` (argument checks), ``profile`` (run sizes, device, seeds: ``DEFAULT_SEED``, ``seeded``),
+  ``progress``, ``optim``, ``thresholds``, ``notebook`` (a lesson's setup cell);
 * **core** -- what the lessons build: ``masks``, ``attention``, ``model`` (MiniGPT), ``bert`` /
   ``bert_config`` / ``bert_loading`` (MiniBert and Hugging Face weights), ``cache`` / ``assets`` /
   ``text_datasets`` / ``lm_data`` (every offline data set and model), ``viz/`` (every picture),

@@ -1,4 +1,4 @@
-"""The floor every other module stands on: files, the hub switch and the model's train/eval mode.
+"""The base layer's I/O: files, the hub switch and the model's train/eval mode.
 
 Each helper here replaces a pattern that used to be written out at several sites:
 

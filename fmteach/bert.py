@@ -22,9 +22,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ._checks import outside
 from .attention import attend
-from .masks import IGNORE_INDEX, padding_mask
 from .bert_config import BertConfig
+from .masks import IGNORE_INDEX, padding_mask
 
 __all__ = [
     "BertConfig",
@@ -317,11 +318,6 @@ def _init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def _eager_cpu(t: torch.Tensor) -> bool:
-    # Checking values syncs a GPU and breaks a torch.compile graph: only in eager mode on the CPU.
-    return t.device.type == "cpu" and not torch.compiler.is_compiling()
-
-
 def _check_ids(input_ids: torch.Tensor, config: BertConfig) -> None:
     if not isinstance(input_ids, torch.Tensor) or input_ids.dtype not in (torch.int64, torch.int32):
         raise TypeError(f"input_ids must be a tensor of integer token ids, got {getattr(input_ids, 'dtype', type(input_ids))}")
@@ -334,7 +330,7 @@ def _check_ids(input_ids: torch.Tensor, config: BertConfig) -> None:
             f"input_ids has shape {tuple(input_ids.shape)}: seq_len {input_ids.shape[1]} exceeds "
             f"max_position_embeddings={config.max_position_embeddings}; truncate the input"
         )
-    if _eager_cpu(input_ids) and input_ids.numel() and not 0 <= int(input_ids.min()) <= int(input_ids.max()) < config.vocab_size:
+    if outside(input_ids, config.vocab_size):  # checked in eager mode on the CPU only
         raise ValueError(f"input_ids holds ids in [{int(input_ids.min())}, {int(input_ids.max())}], outside the "
                          f"vocabulary [0, {config.vocab_size}): was it encoded by this model's tokenizer?")
 
@@ -346,7 +342,7 @@ def _check_same_shape(name: str, tensor, input_ids: torch.Tensor, *, high: int |
     if tensor.shape != input_ids.shape:
         raise ValueError(f"{name} has shape {tuple(tensor.shape)}, input_ids has {tuple(input_ids.shape)}: "
                          f"they must match")
-    if high is not None and _eager_cpu(tensor) and tensor.numel() and not 0 <= int(tensor.min()) <= int(tensor.max()) < high:
+    if high is not None and outside(tensor, high):
         raise ValueError(f"{name} holds values in [{int(tensor.min())}, {int(tensor.max())}]: expected [0, {high})")
 
 
@@ -356,8 +352,7 @@ def _check_labels(labels: torch.Tensor, expected_shape: tuple, n_classes: int, *
         raise TypeError(f"labels must be a tensor of integer class ids, got {getattr(labels, 'dtype', type(labels))}")
     if tuple(labels.shape) != tuple(expected_shape):
         raise ValueError(f"labels has shape {tuple(labels.shape)}: expected {tuple(expected_shape)}")
-    if _eager_cpu(labels) and labels.numel():
+    if outside(labels, n_classes, ignore=IGNORE_INDEX if ignore else None):
         real = labels[labels != IGNORE_INDEX] if ignore else labels
-        if real.numel() and not 0 <= int(real.min()) <= int(real.max()) < n_classes:
-            allowed = f"[0, {n_classes})" + (f" or {IGNORE_INDEX} (not scored)" if ignore else "")
-            raise ValueError(f"labels holds values in [{int(real.min())}, {int(real.max())}]: expected {allowed}")
+        allowed = f"[0, {n_classes})" + (f" or {IGNORE_INDEX} (not scored)" if ignore else "")
+        raise ValueError(f"labels holds values in [{int(real.min())}, {int(real.max())}]: expected {allowed}")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ._checks import check_positive
+
 __all__ = [
     "DEFAULT_VAL_PLAYS",
     "CharTokenizer",
@@ -98,9 +100,7 @@ def get_batch(
     Start positions come from ``generator`` (a CPU generator), so a seeded generator gives the
     same batches on any device.
     """
-    for name, value in (("batch_size", batch_size), ("block_size", block_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_positive(batch_size=batch_size, block_size=block_size)
     if not isinstance(data, torch.Tensor) or data.dim() != 1:
         raise ValueError(f"data has shape {tuple(getattr(data, 'shape', ()))}: expected a 1-D tensor of token ids")
     if len(data) <= block_size:
@@ -191,8 +191,7 @@ def thou_or_you(plays: Sequence[str] = DEFAULT_VAL_PLAYS, *, min_chars: int = 10
     unknown = [p for p in plays if p not in corpus.plays]
     if not plays or unknown:
         raise ValueError(f"plays must be names of the 38 plays (e.g. {DEFAULT_VAL_PLAYS[0]!r}), got {list(plays)!r}")
-    if not isinstance(min_chars, int) or isinstance(min_chars, bool) or min_chars < 1:
-        raise ValueError(f"min_chars must be a positive int, got {min_chars!r}")
+    check_positive(min_chars=min_chars)
     pattern = re.compile(rf"^({'|'.join(THOU_YOU)})\s+(\S.{{{min_chars - 1},}})$", re.IGNORECASE)
     texts, labels = [], []
     for play in plays:

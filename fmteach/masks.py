@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from ._checks import check_positive
+
 __all__ = [
     "causal_mask",
     "padding_mask",
@@ -21,8 +23,7 @@ IGNORE_INDEX = -100  # the label PyTorch's cross_entropy (and Hugging Face) skip
 
 def causal_mask(seq_len: int, device: torch.device | str | None = None) -> torch.Tensor:
     """``(seq_len, seq_len)`` bool mask, True on and below the diagonal: token i sees tokens 0..i."""
-    if not isinstance(seq_len, int) or isinstance(seq_len, bool) or seq_len < 1:
-        raise ValueError(f"seq_len must be a positive int, got {seq_len!r}")
+    check_positive(seq_len=seq_len)
     return torch.ones(seq_len, seq_len, dtype=torch.bool, device=device).tril()
 
 

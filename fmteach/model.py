@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ._checks import outside
 from .attention import attend
 from .masks import IGNORE_INDEX
 from .profile import by_profile
@@ -173,9 +174,7 @@ class MiniGPT(nn.Module):
                 f"{name} has shape {tuple(idx.shape)}: sequence length {idx.shape[1]} is longer than "
                 f"block_size={self.config.block_size}; crop the context to the last block_size tokens"
             )
-        # Checking values syncs a GPU and breaks a torch.compile graph: only in eager mode on the CPU.
-        eager_cpu = idx.device.type == "cpu" and not torch.compiler.is_compiling()
-        if eager_cpu and idx.numel() and not 0 <= int(idx.min()) <= int(idx.max()) < self.config.vocab_size:
+        if outside(idx, self.config.vocab_size):  # checked in eager mode on the CPU only
             raise ValueError(f"{name} holds ids outside the vocabulary [0, {self.config.vocab_size})")
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, return_attention: bool = False):

@@ -1,4 +1,4 @@
-"""Every public door of finetune and fewshot rejects bad input with an error that names the argument,
+"""Every public function of finetune and fewshot rejects bad input with an error that names the argument,
 what it got and what it expected -- not an IndexError or a CUDA assert deep inside torch."""
 
 import numpy as np

@@ -1,4 +1,5 @@
-"""The floor: atomic writes, checked torch loads, mode and RNG scoping, the offline switches, decay groups."""
+"""The base layer: atomic writes, checked torch loads, mode and RNG scoping, the offline switches, decay groups,
+argument checks."""
 
 import random
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from fmteach._checks import check_positive, is_int, outside
 from fmteach._io import (CheckpointError, atomic_torch_save, atomic_write, eval_mode, flush_denormal, fmteach_offline,
                          hub_offline, torch_load)
 from fmteach.optim import decay_parameter_groups
@@ -121,3 +123,23 @@ def test_decay_groups_split_matrices_from_biases_and_norms():
         decay_parameter_groups(model, -1)
     with pytest.raises(ValueError, match="no trainable parameters"):
         decay_parameter_groups(model.requires_grad_(False), 0.1)
+
+
+def test_is_int_and_check_positive():
+    assert is_int(3) and is_int(np.int64(3)) and not is_int(True) and not is_int(2.0) and not is_int("3")
+    check_positive(a=1, b=np.int64(2))
+    check_positive(limit=None, allow_none=True)
+    for bad in (0, -1, 2.5, True, None, "3"):
+        with pytest.raises(ValueError, match=f"batch_size must be a positive int, got {bad!r}"):
+            check_positive(batch_size=bad)
+    with pytest.raises(ValueError, match="max_steps must be a positive int or None, got 0"):
+        check_positive(max_steps=0, allow_none=True)
+
+
+def test_outside_checks_values_on_the_cpu_only():
+    ids = torch.tensor([[0, 3], [4, 1]])
+    assert not outside(ids, 5) and outside(ids, 4) and outside(-ids - 1, 10)
+    assert not outside(torch.empty(0, dtype=torch.long), 1)
+    labels = torch.tensor([1, -100, 0])
+    assert outside(labels, 2) and not outside(labels, 2, ignore=-100)
+    assert not outside(torch.full((3,), 7, device="meta"), 2)  # not a CPU tensor: not read back

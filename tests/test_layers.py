@@ -1,6 +1,6 @@
 """The package reads in layers: a module imports only from its own layer or the layers below it.
 
-    floor     _io profile progress optim thresholds notebook       (no model, no data)
+    base      _io _checks profile progress optim thresholds notebook       (no model, no data)
     core      masks attention model bert bert_config bert_loading cache assets text_datasets lm_data viz/ bertviz_offline
               train_config distributed                              (the pieces lessons build)
     training  train mlm mlm_probes pretrain_mlm                              (loops and objectives)
@@ -24,12 +24,12 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fmteach"
 
-FLOOR, CORE, TRAINING, LESSONS, TOP = range(5)
-NAMES = ["floor", "core", "training", "lessons", "top"]
+BASE, CORE, TRAINING, LESSONS, TOP = range(5)
+NAMES = ["base", "core", "training", "lessons", "top"]
 
 LAYERS = {
-    "fmteach._io": FLOOR, "fmteach.profile": FLOOR, "fmteach.progress": FLOOR, "fmteach.optim": FLOOR,
-    "fmteach.thresholds": FLOOR, "fmteach.notebook": FLOOR,
+    "fmteach._io": BASE, "fmteach._checks": BASE, "fmteach.profile": BASE, "fmteach.progress": BASE, "fmteach.optim": BASE,
+    "fmteach.thresholds": BASE, "fmteach.notebook": BASE,
     "fmteach": CORE,  # the root re-exports attention, masks and the notebook setup: it must stay light
     "fmteach.masks": CORE, "fmteach.attention": CORE, "fmteach.model": CORE, "fmteach.bert": CORE, "fmteach.bert_config": CORE,
     "fmteach.bert_loading": CORE, "fmteach.cache": CORE, "fmteach.text_datasets": CORE, "fmteach.assets": CORE, "fmteach.lm_data": CORE, "fmteach.viz": CORE,
@@ -131,7 +131,7 @@ def test_no_import_cycles_at_module_level():
 
 
 def test_the_checker_sees_an_upward_import(tmp_path, monkeypatch):
-    """The scanner itself: a floor module that imports a lesson module is caught, lazily or not."""
+    """The scanner itself: a base module that imports a lesson module is caught, lazily or not."""
     fake = tmp_path / "fmteach"
     fake.mkdir()
     (fake / "__init__.py").write_text("")

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .training import check_positive
+from .._checks import check_positive
 from ..profile import DEFAULT_SEED
 
 __all__ = ["NSP_LABELS", "NEGATIVE_KINDS", "split_sentences", "documents_from", "make_nsp_pairs", "encode_pairs",

@@ -20,8 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .._checks import check_positive
 from ..bert import BertConfig, MiniBertModel
-from .training import check_positive
 from ..profile import DEFAULT_SEED
 
 __all__ = ["SpanVocab", "MiniBertForQuestionAnswering", "best_span", "context_windows", "make_span_context",

@@ -17,10 +17,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .._checks import check_positive
 from ..attention import attend
 from ..bert import BertConfig, MiniBertModel
 from ..masks import IGNORE_INDEX, padding_mask
-from .training import check_positive
 from ..profile import DEFAULT_SEED
 
 __all__ = ["Seq2SeqConfig", "MultiHeadCrossAttention", "DecoderLayer", "Seq2Seq", "REVERSAL_SPECIALS",

@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .._checks import check_positive
 from .._io import hub_offline
 from ..assets import MissingAssetError
 from ..bert import BertConfig, MiniBertModel
@@ -23,7 +24,6 @@ from ..bert_loading import load_hf_bert_state_dict
 from ..masks import IGNORE_INDEX
 from ..profile import DEFAULT_SEED, seeded
 from .nsp import split_sentences
-from .training import check_positive
 
 __all__ = ["PUNCT_LABELS", "words_and_labels", "tagging_chunks", "align_labels", "encode_tagging",
            "MiniBertForTokenClassification", "load_task_model", "predict_word_labels", "per_class_report",

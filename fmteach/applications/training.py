@@ -10,17 +10,11 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from .._checks import check_positive
 from ..optim import decay_parameter_groups
 from ..profile import DEFAULT_SEED, seeded
 
-__all__ = ["batches", "fit", "check_positive"]
-
-
-def check_positive(**values) -> None:
-    """Raise ``ValueError`` naming the first argument that is not a positive int."""
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+__all__ = ["batches", "fit"]
 
 
 def batches(tensors: dict[str, torch.Tensor], batch_size: int, *, seed: int = DEFAULT_SEED) -> Iterator[dict[str, torch.Tensor]]:

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .._checks import check_positive
 from ..bert import BertConfig, BertLayer
-from .training import check_positive
 from ..profile import DEFAULT_SEED
 
 __all__ = ["ViTConfig", "patchify", "TinyViT", "load_digits_split", "logistic_baseline"]

@@ -9,17 +9,17 @@ several draws (:func:`few_shot_curve`) because with 8 examples *which* 8 matters
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
+from .._checks import check_positive, is_int
 from ..finetune.data import check_texts
 from ..finetune.metrics import check_label_range
 from ..profile import DEFAULT_SEED, seeded
 from ..progress import progress_bar
-from .zero_shot import _positive_int, mean_pool
+from .zero_shot import mean_pool
 
 __all__ = ["contrastive_pairs", "few_shot_curve", "finetune_few_shot", "linear_probe", "mean_std", "sample_k_shot",
            "setfit_finetune"]
@@ -29,7 +29,7 @@ def sample_k_shot(labels: Sequence[int], k: int, seed: int, num_labels: int | No
     """``k`` indices per class, drawn without replacement with ``seed`` (sorted by class, then draw)."""
     if len(labels) == 0:
         raise ValueError("labels is empty: no pool to draw from")
-    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
+    if not is_int(k) or k < 1:
         raise ValueError(f"k must be an int >= 1 (examples per class), got {k!r}")
     labels = check_label_range(labels, num_labels, "labels")
     num_labels = num_labels or int(labels.max()) + 1
@@ -70,8 +70,8 @@ def finetune_few_shot(name: str, label_names: Sequence[str], texts: Sequence[str
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels: one label per text expected")
     labels = check_label_range(labels, label_maps(label_names)["num_labels"], "labels").tolist()
-    _positive_int(steps, "steps")
-    batch_size = min(_positive_int(batch_size, "batch_size"), len(texts))
+    check_positive(steps=steps, batch_size=batch_size)
+    batch_size = min(int(batch_size), len(texts))
     recipe = FinetuneRecipe(model=name, max_length=max_length, batch_size=batch_size, learning_rate=learning_rate,
                             seed=seed, warmup=0.1)
     tokenizer, model = load_for_classification(name, label_names, seed=seed)

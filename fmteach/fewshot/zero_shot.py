@@ -10,12 +10,12 @@
 from __future__ import annotations
 
 import hashlib
-import numbers
 import warnings
 from collections.abc import Sequence
 
 import torch
 
+from .._checks import check_positive
 from .._io import CheckpointError, atomic_torch_save, eval_mode, torch_load
 from ..assets import cache_dir, pretrained_bert
 from ..finetune.data import check_texts, length_sorted_batches
@@ -115,12 +115,6 @@ def _load_cached_embeddings(path, n_texts: int, hidden: int) -> torch.Tensor | N
     return cached
 
 
-def _positive_int(value, argument: str) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{argument} must be a positive int, got {value!r}")
-    return int(value)
-
-
 @torch.no_grad()
 def embed(model, tokenizer, texts: Sequence[str], *, max_length: int = 128, batch_size: int = 64,
           normalize: bool = True, device=None, cache: bool = False, progress: bool | None = None) -> torch.Tensor:
@@ -130,7 +124,7 @@ def embed(model, tokenizer, texts: Sequence[str], *, max_length: int = 128, batc
     ``data/cache`` (keyed by the texts and the weights); ``progress=None`` shows a bar unless the
     profile is ``smoke`` (see :mod:`fmteach.progress`)."""
     texts = check_texts(texts, "texts")
-    _positive_int(max_length, "max_length")
+    check_positive(max_length=max_length)
     path = _embedding_cache_path(model, tokenizer, texts, max_length, normalize) if cache else None
     cached = _load_cached_embeddings(path, len(texts), model.config.hidden_size) if path is not None else None
     if cached is not None:
@@ -242,7 +236,7 @@ def cloze_scores(mlm, tokenizer, texts: Sequence[str], *, template: str, verbali
     if calibrate not in (False, True, "content-free", "batch") or isinstance(calibrate, int) and not isinstance(calibrate, bool):
         raise ValueError(f"calibrate must be False, True, 'content-free' or 'batch', got {calibrate!r}")
     texts = check_texts(texts, "texts")
-    _positive_int(batch_size, "batch_size")
+    check_positive(batch_size=batch_size)
     word_ids = _verbalizer_ids(tokenizer, verbalizer)
     device = device or next(mlm.parameters()).device
     max_length = min(max_length or 128, getattr(mlm.config, "max_position_embeddings", 512))

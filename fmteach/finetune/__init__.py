@@ -15,10 +15,10 @@ encoder moves, not only the new classifier head.
 Under ``accelerate launch`` or ``torchrun --nproc_per_node=N`` the same code trains data-parallel
 (Trainer wraps the model in DistributedDataParallel; ``per_device_train_batch_size`` is per process).
 
-The rooms, each importing only the ones above it in this list:
+The submodules, each importing only the ones above it in this list:
 
-* ``inputs``   -- floor: what a batch hands to the model (``model_inputs``), how many classes it scores;
-* ``metrics``  -- floor: ``classification_metrics`` and the label-range check every door uses;
+* ``inputs``   -- base: what a batch hands to the model (``model_inputs``), how many classes it scores;
+* ``metrics``  -- base: ``classification_metrics`` and the label-range check every entry point uses;
 * ``recipe``   -- ``FinetuneRecipe`` and ``FinetuneRecipe.from_profile(profile=None, **overrides)``;
 * ``data``     -- ``subset``, ``encode`` -> ``EncodedSplit``, ``label_maps``, length-sorted batches;
 * ``models``   -- ``load_for_classification`` (pretrained or ``random_init``), ``classifier_from_mlm``,

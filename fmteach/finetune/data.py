@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import torch
 
+from .._checks import check_positive, is_int
 from ..assets import TextSplit
 
 __all__ = ["EncodedSplit", "check_texts", "encode", "label_maps", "length_sorted_batches", "subset"]
@@ -57,7 +57,7 @@ def label_maps(label_names: Sequence[str]) -> dict:
 
 def subset(split: TextSplit, n: int | None) -> TextSplit:
     """The first ``n`` examples (splits are already in a fixed shuffled order); ``None``: all."""
-    if n is not None and (not isinstance(n, numbers.Integral) or isinstance(n, bool) or n <= 0):
+    if n is not None and (not is_int(n) or n <= 0):
         raise ValueError(f"n must be a positive int or None (all examples), got {n!r}")
     if n is None or n >= len(split):
         return split
@@ -89,7 +89,7 @@ class EncodedSplit(torch.utils.data.Dataset):
 
 
 def _check_labels_are_ints(labels) -> list[int]:
-    bad = next((i for i, y in enumerate(labels) if not isinstance(y, numbers.Integral) or isinstance(y, bool)), None)
+    bad = next((i for i, y in enumerate(labels) if not is_int(y)), None)
     if bad is not None:
         raise TypeError(f"split.labels[{bad}] is {labels[bad]!r}: labels must be class indices (ints), "
                         f"not names or floats (use label_names.index(name))")
@@ -108,7 +108,7 @@ def encode(tokenizer, split: TextSplit, *, max_length: int = 128, padding: bool 
     if not isinstance(split, TextSplit):
         raise TypeError(f"split must be a TextSplit (texts and labels), got {type(split).__name__}; "
                         f"for raw texts use predict_proba")
-    if not isinstance(max_length, numbers.Integral) or isinstance(max_length, bool) or max_length < 2:
+    if not is_int(max_length) or max_length < 2:
         raise ValueError(f"max_length must be an int >= 2 ([CLS] and [SEP] take two tokens), got {max_length!r}")
     if len(split.texts) != len(split.labels):  # TextSplit checks at construction; a list may have grown since
         raise ValueError(f"split has {len(split.texts)} texts but {len(split.labels)} labels")
@@ -125,7 +125,6 @@ def encode(tokenizer, split: TextSplit, *, max_length: int = 128, padding: bool 
 def length_sorted_batches(texts: Sequence[str], batch_size: int) -> list[list[int]]:
     """Indices of ``texts`` in batches of ``batch_size``, shortest texts first, so that a batch
     holds texts of similar length and little is padded. Callers put results back by index."""
-    if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_positive(batch_size=batch_size)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     return [order[s:s + batch_size] for s in range(0, len(order), batch_size)]

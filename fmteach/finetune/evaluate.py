@@ -4,13 +4,13 @@ benchmark and the most confident mistakes. Models are put in eval mode for the c
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
+from .._checks import check_positive, is_int
 from .._io import eval_mode
 from ..assets import TextSplit
 from ..bert import logits_of
@@ -22,18 +22,12 @@ from .metrics import check_label_range, classification_metrics
 __all__ = ["evaluate_model", "most_confident_mistakes", "padding_speed", "predict_proba"]
 
 
-def _positive_int(value, argument: str) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{argument} must be a positive int, got {value!r}")
-    return int(value)
-
-
 @torch.no_grad()
 def evaluate_model(model, data: EncodedSplit, collator, *, batch_size: int = 128, device=None) -> dict:
     """Loss, the four metrics and every example's class probabilities (``"probabilities"``, N x C)."""
     if len(data) == 0:
         raise ValueError("data is empty: nothing to evaluate")
-    _positive_int(batch_size, "batch_size")
+    check_positive(batch_size=batch_size)
     if isinstance(data, EncodedSplit):
         check_label_range(data.labels, num_labels_of(model), "data.labels")
     device = device or next(model.parameters()).device
@@ -56,8 +50,7 @@ def predict_proba(model, tokenizer, texts: Sequence[str], *, max_length: int = 1
                   device=None) -> torch.Tensor:
     """Class probabilities ``(N, C)`` for raw texts; batches of similar length, so little padding."""
     texts = check_texts(texts, "texts")
-    _positive_int(batch_size, "batch_size")
-    _positive_int(max_length, "max_length")
+    check_positive(batch_size=batch_size, max_length=max_length)
     device = device or next(model.parameters()).device
     out: list = [None] * len(texts)
     with eval_mode(model):
@@ -91,8 +84,7 @@ def padding_speed(model, tokenizer, texts: Sequence[str], *, max_length: int = 1
     from transformers import DataCollatorWithPadding
 
     texts = check_texts(texts, "texts")
-    for value, argument in ((batch_size, "batch_size"), (n_batches, "n_batches"), (rounds, "rounds")):
-        _positive_int(value, argument)
+    check_positive(batch_size=batch_size, n_batches=n_batches, rounds=rounds)
     device = device or next(model.parameters()).device
     pick = torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed))[: batch_size * n_batches].tolist()
     chosen = TextSplit([texts[i] for i in pick], [0] * len(pick))
@@ -131,7 +123,7 @@ def most_confident_mistakes(texts: Sequence[str], labels: Sequence[int], probabi
         raise ValueError(f"probabilities {tuple(probabilities.shape)} must be (len(texts)={len(texts)}, "
                          f"len(label_names)={len(label_names)}) and labels must have {len(texts)} entries "
                          f"(got {len(labels)})")
-    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 0:
+    if not is_int(k) or k < 0:
         raise ValueError(f"k must be an int >= 0, got {k!r}")
     labels = check_label_range(labels, len(label_names), "labels").tolist()
     confidence, predicted = probabilities.max(-1)

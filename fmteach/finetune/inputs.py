@@ -1,6 +1,6 @@
-"""The floor of the model calls: what a batch hands to a classifier, and how many classes it has.
+"""The base of the model calls: what a batch hands to a classifier, and how many classes it has.
 
-Both the loop and evaluation stand on this module; it imports no other room of ``fmteach.finetune``.
+Both the loop and evaluation stand on this module; it imports no other submodule of ``fmteach.finetune``.
 """
 
 from __future__ import annotations

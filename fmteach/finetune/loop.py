@@ -10,7 +10,6 @@ the result does not depend on what ran before, and the caller's random generator
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from dataclasses import dataclass, field
 
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._checks import check_positive
 from ..bert import logits_of
 from ..optim import decay_parameter_groups
 from ..profile import autocast_dtype, get_device, seeded
@@ -53,17 +53,11 @@ class _Optimization:
     max_grad_norm: float
 
 
-def _optional_positive_int(value, argument: str) -> None:
-    if value is not None and (not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1):
-        raise ValueError(f"{argument} must be a positive int or None, got {value!r}")
-
-
 def _check_inputs(model, train, validation, recipe, early_stopping_patience, max_steps) -> None:
     """Every argument checked before the first step, each error naming its argument."""
     if not isinstance(recipe, FinetuneRecipe):
         raise TypeError(f"recipe must be a FinetuneRecipe, got {type(recipe).__name__}")
-    _optional_positive_int(early_stopping_patience, "early_stopping_patience")
-    _optional_positive_int(max_steps, "max_steps")
+    check_positive(early_stopping_patience=early_stopping_patience, max_steps=max_steps, allow_none=True)
     if early_stopping_patience is not None and validation is None:
         raise ValueError("early_stopping_patience needs a validation split to watch, got validation=None")
     num_labels = num_labels_of(model)

@@ -1,7 +1,7 @@
-"""The floor of scoring: label checks and the four classification metrics.
+"""The base of scoring: label checks and the four classification metrics.
 
 The loop, evaluation and the Trainer's ``compute_metrics`` all stand on this module; it imports no
-other room of ``fmteach.finetune``.
+other submodule of ``fmteach.finetune``.
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@ seed gives the same head, and the caller's random number generator is left as it
 from __future__ import annotations
 
 import copy
-import numbers
 from collections.abc import Sequence
 from dataclasses import replace
 
+from .._checks import is_int
 from ..assets import pretrained_bert
 from ..profile import DEFAULT_SEED, seeded
 from .data import label_maps
@@ -55,7 +55,7 @@ def classifier_from_mlm(mlm_model, num_labels: int, *, seed: int = DEFAULT_SEED)
     if not isinstance(mlm_model, MiniBertForMaskedLM):
         raise TypeError(f"mlm_model must be a fmteach.bert.MiniBertForMaskedLM, got {type(mlm_model).__name__} "
                         f"(for a Hugging Face checkpoint use load_for_classification)")
-    if not isinstance(num_labels, numbers.Integral) or isinstance(num_labels, bool) or num_labels < 2:
+    if not is_int(num_labels) or num_labels < 2:
         raise ValueError(f"num_labels must be an int >= 2 (a classifier needs two classes), got {num_labels!r}")
     with seeded(seed):
         model = MiniBertForSequenceClassification(replace(mlm_model.config, num_labels=int(num_labels)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass, fields
 
+from .._checks import is_int
 from ..profile import DEFAULT_SEED, by_profile, get_profile
 
 __all__ = ["FinetuneRecipe"]
@@ -15,10 +16,6 @@ _PRESETS = {
     "cpu": dict(n_train=6000, n_eval=None, epochs=2.0, batch_size=32, learning_rate=1e-4),
     "gpu": dict(n_train=None, n_eval=None, epochs=4.0, batch_size=32, learning_rate=5e-5),
 }
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _is_number(value) -> bool:
@@ -54,10 +51,10 @@ class FinetuneRecipe:
                 raise TypeError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")
         for name in ("n_train", "n_eval"):
             value = getattr(self, name)
-            if value is not None and (not _is_int(value) or value < 1):
+            if value is not None and (not is_int(value) or value < 1):
                 raise ValueError(f"{name} must be a positive int or None (all examples), got {value!r}")
         for name in ("max_length", "batch_size", "eval_batch_size"):
-            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
+            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive (an int), got {getattr(self, name)!r}")
         for name in ("epochs", "learning_rate", "max_grad_norm"):
             if not _is_number(getattr(self, name)) or getattr(self, name) <= 0:
@@ -66,7 +63,7 @@ class FinetuneRecipe:
             raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
         if not _is_number(self.warmup) or not 0 <= self.warmup < 1:
             raise ValueError(f"warmup is a fraction of the steps in [0, 1), got {self.warmup!r}")
-        if not _is_int(self.seed):
+        if not is_int(self.seed):
             raise TypeError(f"seed must be an int, got {self.seed!r}")
 
     @classmethod

@@ -1,4 +1,4 @@
-"""Bad input at the public doors of the model, training and checkpoint code: a clear error that
+"""Bad input to the public functions of the model, training and checkpoint code: a clear error that
 names the argument (or the file), never an IndexError from deep inside torch or silent success.
 Each case here failed in one of those ways before it was given its check."""
 
