@@ -2,8 +2,10 @@
 
 Each helper here replaces a pattern that used to be written out at several sites:
 
-* :func:`atomic_write` / :func:`atomic_torch_save` — write to ``<name>.tmp`` then ``os.replace``,
-  so a crash mid-write never leaves a half-written cache file or checkpoint behind;
+* :func:`atomic_write` / :func:`atomic_torch_save` — write to a temporary file of its own in the
+  target's folder, then ``os.replace``: a crash mid-write never leaves a half-written cache file or
+  checkpoint behind, and two processes writing the same file never share a temporary file;
+* :func:`sha256_hex` / :func:`file_sha256` — the checksums of cached and shipped files;
 * :func:`torch_load` — ``torch.load`` with ``weights_only=True`` and a ``map_location`` always
   (pyproject allows torch versions whose default still unpickles arbitrary objects), and an error
   that names the file and says what was expected when it is missing, empty, truncated or not ours;
@@ -18,14 +20,16 @@ Nothing in this module imports another ``fmteach`` module.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
-__all__ = ["CheckpointError", "atomic_torch_save", "atomic_write", "eval_mode", "flush_denormal", "fmteach_offline", "hub_offline",
-           "torch_load"]
+__all__ = ["CheckpointError", "atomic_torch_save", "atomic_write", "eval_mode", "file_sha256", "flush_denormal",
+           "fmteach_offline", "hub_offline", "sha256_hex", "torch_load"]
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -47,20 +51,50 @@ def fmteach_offline() -> bool:
     return os.environ.get("FMTEACH_OFFLINE", "").strip().lower() in _TRUE
 
 
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(path.name + ".tmp")
+def sha256_hex(data: bytes) -> str:
+    """The sha256 of ``data`` as 64 hex digits."""
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of the file at ``path`` as 64 hex digits, read in 1 MiB chunks."""
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _file_mode() -> int:
+    """The mode a new file gets from ``open``: 0o666 less the umask (read once, at import)."""
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` to write the file at a temporary path, then rename it onto ``path``.
 
-    The rename is atomic on one file system: readers see the old file or the whole new one. If
-    ``write`` raises, the temporary file is removed and ``path`` is left as it was."""
+    The temporary file is new for each call (``tempfile.mkstemp`` in ``path``'s folder, a name
+    that starts with ``.`` and ends in ``.tmp``), so processes writing the same ``path`` at once
+    cannot write into each other's file; the last rename wins, and each is whole. The rename is
+    atomic on one file system: readers see the old file or a whole new one. If ``write`` raises,
+    the temporary file is removed and ``path`` is left as it was. ``write`` must not choose the
+    format by the file's extension."""
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    tmp = Path(name)
     try:
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes it private (0o600); the file gets the usual mode
         write(tmp)
         os.replace(tmp, path)
     except BaseException:

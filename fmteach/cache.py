@@ -7,7 +7,6 @@ the exact command that fixes what is missing.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 from pathlib import Path
@@ -17,10 +16,6 @@ __all__ = ["MissingAssetError", "cache_dir"]
 
 class MissingAssetError(FileNotFoundError):
     """An asset is not installed or not reachable; the message says how to get it."""
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _checkout_root() -> Path | None:

@@ -1,18 +1,22 @@
 """Processes and random state for :func:`fmteach.train.train`: join the ``torchrun`` process group
-(gloo on the CPU, nccl on CUDA) and capture/restore every RNG a run draws from, for exact resume."""
+(gloo on the CPU, nccl on CUDA), build a cache file once while the other processes wait
+(:func:`build_once`), and capture/restore every RNG a run draws from, for exact resume."""
 
 from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
+from ._io import atomic_write
 from .profile import get_device
 
-__all__ = ["cleanup_distributed", "setup_distributed"]
+__all__ = ["build_once", "cleanup_distributed", "setup_distributed"]
 
 
 def setup_distributed() -> tuple[int, int, torch.device]:
@@ -36,6 +40,30 @@ def setup_distributed() -> tuple[int, int, torch.device]:
 def cleanup_distributed() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def build_once(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """Make sure the file ``path`` exists: ``write(tmp)`` writes it (through :func:`fmteach._io.atomic_write`)
+    when it is missing, in one process per machine; then every process may read it.
+
+    Without a process group this is "write it if it is missing". Under ``torchrun`` (a process group
+    initialised) the first process of each machine (``LOCAL_RANK`` 0) writes it while the others
+    wait at a barrier, so N processes with an empty cache build it once, not N times into the same
+    file; every process passes the barrier, whether the file was there or not, so none waits for
+    ever. If the writer fails, the others go on after the barrier and find no file."""
+    path = Path(path)
+    if not (dist.is_available() and dist.is_initialized()):
+        if not path.exists():
+            atomic_write(path, write)
+        return path
+    try:
+        if int(os.environ.get("LOCAL_RANK", dist.get_rank())) == 0 and not path.exists():
+            atomic_write(path, write)
+    finally:
+        dist.barrier()
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: the first process of this machine did not write it (see its error)")
+    return path
 
 
 def _rng_state(data_generator: torch.Generator) -> dict:

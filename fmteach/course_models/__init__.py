@@ -16,7 +16,6 @@ naming the file and the command that rebuilds it (``python -m fmteach.course_mod
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .._io import eval_mode
+from .._io import eval_mode, file_sha256 as _sha256  # __main__ imports _sha256 from here
 from ..assets import MissingAssetError
 from ..bert import BertConfig, MiniBertForMaskedLM
 from ..lm_data import CharTokenizer
@@ -91,14 +90,6 @@ def course_model_dir(name: str) -> Path:
     return MODELS_DIR / name
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify_course_model(name: str) -> dict:
     """The manifest of ``name`` after checking that every file it lists has its sha256.
 
@@ -138,9 +129,7 @@ class CourseModel:
 def _load_weights(model: torch.nn.Module, path: Path) -> None:
     from safetensors.torch import load_model  # safetensors: plain tensors, no pickle, nothing executed
 
-    missing, unexpected = load_model(model, str(path), strict=True, device="cpu")
-    if missing or unexpected:  # load_model(strict=True) raises first; kept as a guard
-        raise RuntimeError(f"{path}: missing {missing}, unexpected {unexpected}")
+    load_model(model, str(path), strict=True, device="cpu")  # raises on a missing or unexpected tensor
 
 
 def course_model(name: str, device: torch.device | str = "cpu") -> CourseModel:

@@ -1,0 +1,58 @@
+"""fmteach.distributed: a cache file built once by two real processes (gloo on the CPU)."""
+
+import os
+import time
+
+import pytest
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from fmteach.distributed import build_once
+
+
+def _two_processes_build_one_file(rank: int, world: int, folder: str) -> None:
+    """One process of two: both ask for the same missing files; only rank 0 may write them."""
+    os.environ["LOCAL_RANK"] = str(rank)  # what torchrun sets; one machine
+    dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=world)
+    try:
+        def write(tmp):
+            with open(f"{folder}/writers.log", "a") as log:
+                log.write(f"{rank}\n")
+            time.sleep(0.5)  # a slow build: the other process must wait for it, not build the file too
+            tmp.write_text(f"built by rank {rank}")
+
+        def fail(tmp):
+            raise RuntimeError("the build broke")
+
+        # a failing build: rank 0 gets its error, rank 1 is let through the barrier and finds no file
+        expected = RuntimeError if rank == 0 else FileNotFoundError
+        try:
+            build_once(f"{folder}/broken.txt", fail)
+        except expected:
+            pass
+        else:
+            raise AssertionError(f"rank {rank}: no {expected.__name__}")
+        path = build_once(f"{folder}/cache/streams.txt", write)
+        assert path.read_text() == "built by rank 0", path.read_text()
+        build_once(path, write)  # there already: nobody writes, both pass the barrier
+    finally:
+        dist.destroy_process_group()
+
+
+def test_build_once_under_two_gloo_processes(tmp_path):
+    mp.spawn(_two_processes_build_one_file, args=(2, str(tmp_path)), nprocs=2, join=True)
+    assert (tmp_path / "writers.log").read_text() == "0\n"  # written once, by rank 0
+    assert (tmp_path / "cache" / "streams.txt").read_text() == "built by rank 0"
+    assert not (tmp_path / "broken.txt").exists()
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["streams.txt"]  # no temporary file left
+
+
+def test_build_once_without_a_process_group(tmp_path):
+    calls = []
+    path = tmp_path / "sub" / "vocab.json"
+    for _ in range(2):
+        assert build_once(path, lambda tmp: (calls.append(tmp), tmp.write_text("{}"))) == path
+    assert len(calls) == 1 and path.read_text() == "{}"
+    with pytest.raises(RuntimeError, match="broke"):
+        build_once(tmp_path / "other.json", lambda tmp: (_ for _ in ()).throw(RuntimeError("broke")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]
