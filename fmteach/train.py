@@ -26,7 +26,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ._io import atomic_torch_save, flush_denormal, torch_load
+from ._io import atomic_torch_save, atomic_write, flush_denormal, torch_load
 from .distributed import _rng_state, _set_rng_state, cleanup_distributed, setup_distributed
 from .optim import decay_parameter_groups
 from .profile import autocast_dtype, preserved_rng
@@ -34,9 +34,10 @@ from .progress import progress_enabled
 from .train_config import TrainConfig, TrainResult
 
 __all__ = ["TrainConfig", "TrainResult", "train", "model_loss", "setup_distributed", "cleanup_distributed",
-           "CHECKPOINT_NAME", "append_jsonl"]
+           "CHECKPOINT_NAME", "HISTORY_NAME", "append_jsonl", "read_history", "write_history"]
 
 CHECKPOINT_NAME = "ckpt.pt"
+HISTORY_NAME = "history.json"
 
 
 def append_jsonl(path: str | os.PathLike | None, record: dict) -> None:
@@ -48,6 +49,31 @@ def append_jsonl(path: str | os.PathLike | None, record: dict) -> None:
 
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record, default=str) + "\n")
+
+
+def write_history(path: str | os.PathLike, summary: dict, history: list[dict],
+                  step_losses: list[float] | None = None) -> Path:
+    """Write a run's ``history.json`` atomically, in the one format of every training CLI:
+    ``{"summary": {...}, "history": [one dict per evaluation], "step_losses": [one loss per step]}``."""
+    import json
+
+    text = json.dumps({"summary": summary, "history": history, "step_losses": list(step_losses or [])}, indent=1)
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def read_history(path: str | os.PathLike) -> dict:
+    """A run's ``history.json`` as ``{"summary", "history", "step_losses"}`` (see :func:`write_history`).
+
+    Also reads the flat file that ``train_lm`` wrote before there was one format (the summary's
+    fields at the top level beside ``history`` and ``step_losses``), so older runs still export."""
+    import json
+
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if "summary" not in data:
+        data = {"summary": {k: v for k, v in data.items() if k not in ("history", "step_losses")},
+                "history": data.get("history", []), "step_losses": data.get("step_losses", [])}
+    data.setdefault("step_losses", [])
+    return data
 
 
 def model_loss(model: torch.nn.Module, batch) -> torch.Tensor:

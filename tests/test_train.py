@@ -15,7 +15,7 @@ import torch
 
 from fmteach.lm_data import get_batch
 from fmteach.model import GPTConfig, MiniGPT
-from fmteach.train import CHECKPOINT_NAME, TrainConfig, _make_optimizer, model_loss, train
+from fmteach.train import CHECKPOINT_NAME, TrainConfig, _make_optimizer, model_loss, read_history, train, write_history
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = GPTConfig(vocab_size=50, block_size=16, n_layer=2, n_head=4, n_embd=32)
@@ -183,6 +183,16 @@ def test_ddp_on_two_processes_matches_one(tmp_path):
     torch.testing.assert_close(two["params"], one["params"], atol=1e-5, rtol=0)
 
 
+def test_history_json_has_one_format_and_older_flat_files_still_read(tmp_path):
+    path = write_history(tmp_path / "run" / "history.json", {"final_step": 2}, [{"step": 2, "val_loss": 1.5}], [2.0, 1.0])
+    assert json.loads(path.read_text()) == read_history(path) == {
+        "summary": {"final_step": 2}, "history": [{"step": 2, "val_loss": 1.5}], "step_losses": [2.0, 1.0]}
+    assert [p.name for p in path.parent.iterdir()] == ["history.json"]  # written through atomic_write
+    flat = tmp_path / "flat.json"  # what train_lm wrote before: the summary's fields at the top level
+    flat.write_text(json.dumps({"final_step": 6, "history": [{"step": 6}], "step_losses": [1.0]}))
+    assert read_history(flat) == {"summary": {"final_step": 6}, "history": [{"step": 6}], "step_losses": [1.0]}
+
+
 def test_cli_writes_checkpoint_history_and_plot_and_resumes(tmp_path):
     from fmteach.train_lm import load_trained, main
 
@@ -190,7 +200,7 @@ def test_cli_writes_checkpoint_history_and_plot_and_resumes(tmp_path):
     summary = main(["--profile", "smoke", "--out", str(out), "--max-steps", "6", "--no-progress",
                     "--sample-chars", "20"])
     assert {p.name for p in out.iterdir()} == {"ckpt.pt", "history.json", "loss_curve.png"}
-    assert summary["final_step"] == 6 and json.loads((out / "history.json").read_text())["final_step"] == 6
+    assert summary["final_step"] == 6 and read_history(out / "history.json")["summary"]["final_step"] == 6
     assert summary["final_val_loss"] < math.log(summary["model_config"]["vocab_size"])
     resumed = main(["--profile", "smoke", "--out", str(out), "--max-steps", "8", "--resume", "--no-progress",
                     "--sample-chars", "0"])
