@@ -47,22 +47,31 @@ def threshold_for(probabilities, labels, *, min_precision: float | None = None,
     ``min_precision=p``: the lowest threshold whose precision is at least ``p`` (so the highest
     recall that keeps that precision). ``min_recall=r``: the highest threshold whose recall is at
     least ``r`` (so the best precision). Choose it on validation data, never on the test set.
+    The candidates are the distinct probabilities; scikit-learn's ``precision_recall_curve`` scores
+    them all in one sort, O(N log N).
     """
+    from sklearn.metrics import precision_recall_curve
+
     if (min_precision is None) == (min_recall is None):
         raise ValueError("give exactly one of min_precision and min_recall")
     target = min_precision if min_precision is not None else min_recall
     if not 0 < target <= 1:
         raise ValueError(f"the target must be in (0, 1], got {target!r}")
     probs, labels = _binary_inputs(probabilities, labels)
-    candidates = np.unique(probs)  # ascending: "P >= t" calls fewer examples positive as t grows
-    scores = [precision_recall_at(probs, labels, t) for t in candidates]
-    if min_precision is not None:
-        ok = [t for t, (p, _) in zip(candidates, scores) if p >= min_precision]
-        if not ok:
+    if not labels.any():  # no positive example: every precision is 0 and recall is undefined
+        if min_precision is not None:
             raise ValueError(f"no threshold reaches precision {min_precision} on these examples")
-        return float(min(ok))
-    ok = [t for t, (_, r) in zip(candidates, scores) if r >= min_recall]
-    return float(max(ok))  # the lowest candidate calls everything positive: recall 1.0, never empty
+        raise ValueError("labels hold no positive example: no threshold has any recall")
+    # one point per distinct probability t, ascending, for "positive when P >= t"; the last point
+    # (precision 1, recall 0) belongs to no threshold
+    precision, recall, candidates = precision_recall_curve(labels, probs)
+    precision, recall = precision[:-1], recall[:-1]
+    if min_precision is not None:
+        ok = candidates[precision >= min_precision]
+        if not len(ok):
+            raise ValueError(f"no threshold reaches precision {min_precision} on these examples")
+        return float(ok.min())
+    return float(candidates[recall >= min_recall].max())  # the lowest candidate has recall 1.0: never empty
 
 
 @dataclass

@@ -12,7 +12,7 @@ import torch
 from fmteach._checks import check_positive, is_int, outside
 from fmteach._io import (CheckpointError, atomic_torch_save, atomic_write, eval_mode, file_sha256, flush_denormal,
                          fmteach_offline, hub_offline, sha256_hex, torch_load)
-from fmteach.optim import decay_parameter_groups
+from fmteach.optim import decay_parameter_groups, linear_warmup_decay
 from fmteach.profile import preserved_rng, seeded
 
 
@@ -175,3 +175,10 @@ def test_outside_checks_values_on_the_cpu_only():
     labels = torch.tensor([1, -100, 0])
     assert outside(labels, 2) and not outside(labels, 2, ignore=-100)
     assert not outside(torch.full((3,), 7, device="meta"), 2)  # not a CPU tensor: not read back
+
+
+def test_linear_warmup_decay():
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    factor = linear_warmup_decay(optimizer, 2, 5).lr_lambdas[0]
+    assert [factor(s) for s in range(6)] == [0.5, 1.0, 1.0, 2 / 3, 1 / 3, 0.0]
+    assert linear_warmup_decay(optimizer, 0, 4).lr_lambdas[0](0) == 1.0  # no warm-up

@@ -50,3 +50,37 @@ def test_reliability_of_a_calibrated_and_an_overconfident_model():
     np.testing.assert_allclose(overconfident.mean_predicted, [0.01, 0.99])
     with pytest.raises(ValueError, match="n_bins"):
         reliability(p, p > 0.5, n_bins=0)
+
+
+def _threshold_by_brute_force(probs, labels, min_precision=None, min_recall=None):
+    """The definition, scored at every distinct probability (what threshold_for did before it used
+    scikit-learn's precision_recall_curve): it must choose the same float."""
+    candidates = np.unique(probs)
+    scores = [precision_recall_at(probs, labels, t) for t in candidates]
+    if min_precision is not None:
+        ok = [t for t, (p, _) in zip(candidates, scores, strict=True) if p >= min_precision]
+        return float(min(ok)) if ok else None
+    return float(max(t for t, (_, r) in zip(candidates, scores, strict=True) if r >= min_recall))
+
+
+def test_threshold_for_matches_the_definition_on_random_inputs():
+    rng = np.random.default_rng(0)
+    for trial in range(120):
+        n = int(rng.integers(1, 60))
+        probs = rng.random(n)
+        if trial % 3 == 0:
+            probs = np.round(probs, 1)  # ties, as a classifier's rounded outputs have
+        labels = (rng.random(n) < rng.random()).astype(int)
+        if not labels.any():
+            labels[int(rng.integers(n))] = 1
+        for target in (0.05, 0.3, 0.5, 0.8, 0.95, 1.0, float(rng.random()) or 0.5):
+            assert threshold_for(probs, labels, min_recall=target) == _threshold_by_brute_force(
+                probs, labels, min_recall=target)
+            expected = _threshold_by_brute_force(probs, labels, min_precision=target)
+            if expected is None:
+                with pytest.raises(ValueError, match="no threshold reaches precision"):
+                    threshold_for(probs, labels, min_precision=target)
+            else:
+                assert threshold_for(probs, labels, min_precision=target) == expected
+    with pytest.raises(ValueError, match="no positive example"):
+        threshold_for([0.2, 0.7], [0, 0], min_recall=0.5)

@@ -21,7 +21,7 @@ from .._checks import check_positive
 from ..profile import DEFAULT_SEED
 
 __all__ = ["NSP_LABELS", "NEGATIVE_KINDS", "split_sentences", "documents_from", "make_nsp_pairs", "encode_pairs",
-           "classifier_accuracy", "mean_pooled", "similarity_baseline"]
+           "classifier_accuracy", "similarity_baseline"]
 
 NSP_LABELS = ("is next", "not next")
 NEGATIVE_KINDS = ("random", "same_document", "swapped")
@@ -103,15 +103,16 @@ def classifier_accuracy(model, tensors: dict[str, torch.Tensor], *, batch_size: 
 
 
 @torch.no_grad()
-def mean_pooled(encoder, tokenizer, sentences: Sequence[str], *, batch_size: int = 64) -> torch.Tensor:
+def _sentence_vectors(encoder, tokenizer, sentences: Sequence[str], *, batch_size: int = 64) -> torch.Tensor:
     """Unit-length mean of the last hidden states over real tokens: ``(N, H)`` (MiniLM's sentence embedding)."""
+    from ..fewshot import mean_pool  # the one mean pooling (lazy: fewshot pulls in the fine-tuning code)
+
     vectors = []
     for start in range(0, len(sentences), batch_size):
         enc = tokenizer(list(sentences[start:start + batch_size]), padding=True, truncation=True, max_length=64,
                         return_tensors="pt")
         hidden = encoder(enc["input_ids"], enc["attention_mask"]).last_hidden_state  # (B, T, H)
-        mask = enc["attention_mask"].unsqueeze(-1).float()
-        vectors.append(torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1))
+        vectors.append(torch.nn.functional.normalize(mean_pool(hidden, enc["attention_mask"]), dim=-1))
     return torch.cat(vectors)
 
 
@@ -119,8 +120,8 @@ def similarity_baseline(encoder, tokenizer, train_pairs, test_pairs) -> dict[str
     """NSP with no training at all: call B "next" when cos(A, B) is above a threshold, the
     threshold chosen on the training pairs. Returns the threshold and both accuracies."""
     def cosines(pairs):
-        a = mean_pooled(encoder, tokenizer, [p[0] for p in pairs])
-        b = mean_pooled(encoder, tokenizer, [p[1] for p in pairs])
+        a = _sentence_vectors(encoder, tokenizer, [p[0] for p in pairs])
+        b = _sentence_vectors(encoder, tokenizer, [p[1] for p in pairs])
         return (a * b).sum(-1), torch.tensor([p[2] for p in pairs])
 
     train_cos, train_y = cosines(train_pairs)

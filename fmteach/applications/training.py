@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import torch
 
 from .._checks import check_positive
-from ..optim import decay_parameter_groups
+from ..optim import decay_parameter_groups, linear_warmup_decay
 from ..profile import DEFAULT_SEED, seeded
 
 __all__ = ["batches", "fit"]
@@ -51,9 +51,7 @@ def fit(model: torch.nn.Module, batch_iter: Iterator[dict], loss_fn: Callable[[t
         raise ValueError(f"warmup is a fraction of the steps in [0, 1), got {warmup}")
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(decay_parameter_groups(model, weight_decay), lr=lr)
-    n_warm = max(1, round(warmup * steps))
-    schedule = lambda s: (s + 1) / n_warm if s < n_warm else max(0.0, (steps - s) / max(1, steps - n_warm))  # noqa: E731
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    scheduler = linear_warmup_decay(optimizer, max(1, round(warmup * steps)), steps)
     model.to(device).train()
     losses = []
     with seeded(seed):  # dropout masks

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .._checks import check_positive
 from ..bert import logits_of
-from ..optim import decay_parameter_groups
+from ..optim import decay_parameter_groups, linear_warmup_decay
 from ..profile import autocast_dtype, get_device, seeded
 from ..progress import progress_bar
 from .data import EncodedSplit
@@ -81,15 +81,10 @@ def _optimization(model, recipe: FinetuneRecipe, total: int, device: torch.devic
     """AdamW (weight decay on weight matrices only), linear warmup then linear decay to 0 over
     ``total`` steps; bf16 autocast on a GPU that has it, fp16 with a gradient scaler on one that has not."""
     optimizer = torch.optim.AdamW(decay_parameter_groups(model, recipe.weight_decay), lr=recipe.learning_rate)
-    warmup = int(recipe.warmup * total)
-
-    def factor(s: int) -> float:
-        return (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
-
     amp_dtype = autocast_dtype(device)
     return _Optimization(
         optimizer=optimizer,
-        schedule=torch.optim.lr_scheduler.LambdaLR(optimizer, factor),
+        schedule=linear_warmup_decay(optimizer, int(recipe.warmup * total), total),
         autocast=torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None),
         scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16),  # fp16 gradients underflow
         max_grad_norm=recipe.max_grad_norm,
