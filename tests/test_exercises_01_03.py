@@ -12,10 +12,10 @@ import fmteach
 from fmteach import exercises
 
 CHECKERS = {
-    "01.1": ("my_softmax", exercises.check_stable_softmax),
-    "01.2": ("my_attention", exercises.check_attention),
+    "01.1": ("my_attention", exercises.check_attention),
+    "01.2": ("my_masked_attention", exercises.check_fully_masked_attention),
     "02.1": ("my_causal_mask", exercises.check_causal_mask),
-    "02.2": ("my_padding_mask", exercises.check_padding_mask),
+    "02.2": ("my_cross_attention_mask", exercises.check_cross_attention_mask),
     "03.1": ("my_grouped_query_attention", exercises.check_grouped_query_attention),
     "03.2": ("post_ln_block", exercises.check_post_ln_block),
 }
@@ -50,11 +50,33 @@ def test_unattempted_exercises_only_remind(exercise_id, capsys):
     assert "not attempted yet" in capsys.readouterr().out
 
 
+def masked_attention(q, k, v, mask, fill=float("-inf"), softmax=lambda s: torch.softmax(s, -1)):
+    """Attention with bool or float masks; ``fill`` is what a blocked score becomes."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    scores = scores.masked_fill(~mask, fill) if mask.dtype == torch.bool else scores + mask.clamp_min(fill)
+    return softmax(scores) @ v
+
+
+def naive_softmax(s):
+    return s.exp() / s.exp().sum(-1, keepdim=True)
+
+
+def safe_attention(q, k, v, mask, softmax):
+    """Exercise 01.2's solution with the softmax given: rows with no key to attend to output 0."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+    blocked = torch.isneginf(scores).all(-1, keepdim=True)
+    return softmax(scores.masked_fill(blocked, 0.0)).masked_fill(blocked, 0.0) @ v
+
+
 @pytest.mark.parametrize("checker, cheat, forbidden", [
-    (exercises.check_stable_softmax, lambda s: torch.softmax(s, -1), "torch.softmax"),
-    (exercises.check_stable_softmax, lambda s: s.softmax(-1), "Tensor.softmax"),
-    (exercises.check_stable_softmax, lambda s: F.softmax(s, -1), "F.softmax"),
-    (exercises.check_stable_softmax, lambda s: F.log_softmax(s, -1).exp(), "F.log_softmax"),
+    (exercises.check_fully_masked_attention,
+     lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, m).nan_to_num(0.0), "F.scaled_dot_product_attention"),
+    (exercises.check_fully_masked_attention, lambda q, k, v, m: fmteach.scaled_dot_product_attention(q, k, v, m)[0],
+     "fmteach.scaled_dot_product_attention"),
+    (exercises.check_fully_masked_attention,
+     lambda q, k, v, m: masked_attention(q, k, v, m, softmax=fmteach.stable_softmax),
+     "fmteach.stable_softmax"),
     (exercises.check_attention, lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, m),
      "F.scaled_dot_product_attention"),
     (exercises.check_attention, lambda q, k, v, m: fmteach.scaled_dot_product_attention(q, k, v, m)[0],
@@ -70,19 +92,27 @@ def test_forbidden_calls_are_rejected_and_restored(checker, cheat, forbidden):
     with pytest.raises(AssertionError, match=f"calls {forbidden}, which this exercise asks you to do without"):
         checker(cheat)
     # the patched functions are back, whatever the learner's function did
-    assert torch.softmax is not None and torch.equal(torch.softmax(torch.zeros(2), -1), torch.full((2,), 0.5))
+    assert torch.equal(fmteach.stable_softmax(torch.zeros(2)), torch.full((2,), 0.5))
     assert torch.equal(torch.ones(2, 2).tril(), torch.tensor([[1.0, 0.0], [1.0, 1.0]]))
     assert fmteach.causal_mask(2).shape == (2, 2)
     assert F.scaled_dot_product_attention(*(torch.ones(1, 2, 3),) * 3).shape == (1, 2, 3)
 
 
 def test_wrong_answers_are_rejected_with_a_hint():
-    with pytest.raises(AssertionError, match="overflowed.*\n.*Hint: what does softmax give"):
-        exercises.check_stable_softmax(lambda s: s.exp() / s.exp().sum(-1, keepdim=True))  # the naive softmax
-    with pytest.raises(AssertionError, match="differs"):
-        exercises.check_stable_softmax(lambda s: (s - s.amax()).exp() / (s - s.amax()).exp().sum())  # not per row
     with pytest.raises(AssertionError, match=r"with a \(B, 1, L, S\) mask .*differs"):
         exercises.check_attention(lambda q, k, v, m: manual_attention(q, k, v))  # ignores the mask
+    # exercise 01.2: the usual ways to get a fully masked row wrong
+    with pytest.raises(AssertionError, match="may attend to no key is nan\n.*Hint: run your Exercise 1"):
+        exercises.check_fully_masked_attention(masked_attention)  # exercise 01.1's answer: nan rows
+    with pytest.raises(AssertionError, match="should output 0, yours outputs the plain average of all values"):
+        exercises.check_fully_masked_attention(lambda q, k, v, m: masked_attention(q, k, v, m, fill=-1e9))
+    with pytest.raises(AssertionError, match="a float .* mask .*differs"):  # a float mask read as "is it 0?"
+        exercises.check_fully_masked_attention(
+            lambda q, k, v, m: reference("01.2")(q, k, v, m if m.dtype == torch.bool else m.isfinite()))
+    with pytest.raises(AssertionError, match="some keys got nan .did exp.. overflow"):  # lesson 01's naive softmax
+        exercises.check_fully_masked_attention(lambda q, k, v, m: safe_attention(q, k, v, m, softmax=naive_softmax))
+    with pytest.raises(AssertionError, match="changed q, k, v or the mask"):
+        exercises.check_fully_masked_attention(lambda q, k, v, m: reference("01.2")(q.mul_(2), k, v, m))
     with pytest.raises(AssertionError, match="should be a bool tensor"):
         exercises.check_causal_mask(lambda L, S: (torch.arange(S)[None, :] <= torch.arange(S - L, S)[:, None]).float())
     with pytest.raises(AssertionError, match="post-LN block: the block's output differs"):
@@ -100,13 +130,36 @@ def test_answers_that_only_work_for_square_shapes_are_rejected():
     # the plain lower triangle: right whenever L == S, wrong for queries at the end of a cache
     with pytest.raises(AssertionError, match=r"make_causal_mask\(3, 7\)"):
         exercises.check_causal_mask(lambda L, S: torch.arange(S)[None, :] <= torch.arange(L)[:, None])
-    # a (B, 1, S, S) mask: broadcasts only when there are as many queries as keys
-    with pytest.raises(AssertionError, match=r"does not broadcast to scores \(B=2, H=3, L=4, S=5\)"):
-        exercises.check_padding_mask(lambda am: am.bool()[:, None, None, :].expand(-1, 1, am.shape[1], -1))
+    # queries and keys swapped: a (B, 1, S, L) mask is the right shape only when L == S
+    with pytest.raises(AssertionError, match=r"B=2, L=3 decoder positions, S=5 .*shape \(2, 1, 5, 3\), expected"):
+        exercises.check_cross_attention_mask(
+            lambda dec, enc: (enc.bool()[:, :, None] & dec.bool()[:, None, :])[:, None])
+
+
+def test_other_right_answers_pass(capsys):
+    exercises.check_fully_masked_attention(lambda q, k, v, m: masked_attention(q, k, v, m).nan_to_num(0.0))  # nan -> 0
+    exercises.check_fully_masked_attention(lambda q, k, v, m: safe_attention(q, k, v, m, lambda s: s.softmax(-1)))
+    exercises.check_cross_attention_mask(lambda dec, enc: torch.einsum("bl,bs->bls", dec, enc).bool().unsqueeze(1))
+    assert capsys.readouterr().out.count("✅") == 3
+
+
+def test_cross_attention_mask_mistakes():
+    key_mask = lambda dec, enc: enc.bool()[:, None, None, :].expand(-1, 1, dec.shape[1], -1)  # noqa: E731
+    query_mask = lambda dec, enc: dec.bool()[:, None, :, None].expand(-1, 1, -1, enc.shape[1])  # noqa: E731
+    with pytest.raises(AssertionError, match="a padded decoder position may still attend to some key\n.*Hint: draw"):
+        exercises.check_cross_attention_mask(key_mask)  # the encoder's padding mask alone, grown to (B, 1, L, S)
+    with pytest.raises(AssertionError, match="a real decoder query may attend to a padded encoder key"):
+        exercises.check_cross_attention_mask(query_mask)
+    with pytest.raises(AssertionError, match=r"shape \(2, 1, 1, 5\), expected \(B, 1, L, S\) = \(2, 1, 3, 5\)"):
+        exercises.check_cross_attention_mask(lambda dec, enc: fmteach.padding_mask(enc))  # broadcastable is not enough
+    with pytest.raises(AssertionError, match="expected a bool tensor, got torch.int64"):
+        exercises.check_cross_attention_mask(lambda dec, enc: (dec[:, :, None] * enc[:, None, :])[:, None])
+    with pytest.raises(AssertionError, match="changed the attention masks"):
+        exercises.check_cross_attention_mask(lambda dec, enc: reference("02.2")(dec, enc.mul_(0)))
 
 
 def test_solution_returns_source_and_names_valid_ids_on_a_bad_one():
-    source = exercises.solution("01.2")
+    source = exercises.solution("01.1")
     assert source.startswith("def my_attention(q, k, v, mask=None):") and repr(source) == str(source)
     with pytest.raises(KeyError, match=r"'09.9'.*valid ids: 01\.1, 01\.2, 02\.1"):
         exercises.solution("09.9")

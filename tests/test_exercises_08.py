@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fmteach import exercises
+from fmteach import exercises, fewshot
+from fmteach.fewshot import zero_shot
 
 
 def chance_baselines(train_labels, test_labels, num_classes):
@@ -58,3 +59,62 @@ def test_not_attempted_only_reminds(capsys):
     exercises.check_prototype_predict(lambda *a: ...)
     out = capsys.readouterr().out
     assert out.count("⏳") == 5 and "✅" not in out
+
+
+# --- 08.3: cloze scores from a verbalizer, with contextual calibration ----------------------------------------
+
+def label_scores(log_probs, verbalizer_ids):
+    return torch.stack([log_probs[..., ids].exp().mean(-1).log() for ids in verbalizer_ids], dim=-1)
+
+
+def calibrated_cloze_scores(mask_log_probs, content_free_log_probs, verbalizer_ids):
+    return label_scores(mask_log_probs, verbalizer_ids) - label_scores(content_free_log_probs, verbalizer_ids)
+
+
+def test_cloze_calibration_accepts_the_package_rule(capsys):
+    exercises.check_cloze_calibration(calibrated_cloze_scores)
+    namespace = {"torch": torch}
+    exec(exercises.solution("08.3"), namespace)  # noqa: S102  our own source text
+    exercises.check_cloze_calibration(namespace["calibrated_cloze_scores"])
+    exercises.check_cloze_calibration(lambda lp, cf, ids: torch.stack(  # log-sum-exp minus log(count): the same rule
+        [(lp[:, i].logsumexp(-1) - cf[i].logsumexp(-1)) for i in ids], -1))
+    assert capsys.readouterr().out.count("✅") == 3
+
+
+def test_cloze_calibration_mistakes():
+    with pytest.raises(AssertionError, match="these are the raw scores.*\n.*Hint: do to the content-free row"):
+        exercises.check_cloze_calibration(lambda lp, cf, ids: label_scores(lp, ids))
+    with pytest.raises(AssertionError, match="mean over the texts .batch calibration."):
+        exercises.check_cloze_calibration(lambda lp, cf, ids: label_scores(lp, ids) - label_scores(lp, ids).mean(0))
+    with pytest.raises(AssertionError, match="right for labels with one word, not for labels with several"):
+        exercises.check_cloze_calibration(lambda lp, cf, ids: torch.stack(
+            [lp[:, i].mean(-1) - cf[i].mean() for i in ids], -1))         # mean of log-probabilities
+    with pytest.raises(AssertionError, match="differ from cloze_scores"):  # calibrated in probability, not log space
+        exercises.check_cloze_calibration(lambda lp, cf, ids: label_scores(lp, ids).exp() - label_scores(cf, ids).exp())
+    with pytest.raises(AssertionError, match=r"expected scores of shape \(N, C\) = \(3, 2\), got \(2, 3\)"):
+        exercises.check_cloze_calibration(lambda lp, cf, ids: calibrated_cloze_scores(lp, cf, ids).T)
+    with pytest.raises(AssertionError, match="changed the log-probabilities"):
+        exercises.check_cloze_calibration(lambda lp, cf, ids: calibrated_cloze_scores(lp, cf.sub_(1), ids))
+    with pytest.raises(AssertionError, match="calls fmteach.fewshot.cloze_scores"):
+        exercises.check_cloze_calibration(lambda lp, cf, ids: fewshot.cloze_scores(None, None, ["x"], template="",
+                                                                                   verbalizer=[]))
+    assert fewshot.cloze_scores is zero_shot.cloze_scores and callable(fewshot.cloze_scores)  # restored
+
+
+def test_cloze_calibration_checks_against_cloze_scores():
+    """The checker's inputs are what cloze_scores itself computes: its tiny model, read back through the package."""
+    from fmteach.exercises import lesson08
+
+    model, tokenizer = lesson08._tiny_masked_lm()
+    for template, verbalizer, texts in lesson08._CLOZE_CASES:
+        ids = [tokenizer.convert_tokens_to_ids(words) for words in verbalizer]
+        log_probs = lesson08._log_probs_at_mask(model, tokenizer, texts, template)
+        raw = fewshot.cloze_scores(model, tokenizer, texts, template=template, verbalizer=verbalizer, calibrate=False)
+        torch.testing.assert_close(label_scores(log_probs, ids), raw)
+        assert raw.std(0).min() > 0.05 and (raw[:, 0] - raw[:, 1]).abs().min() > 0.01  # inputs matter, labels differ
+
+
+def test_cloze_calibration_not_attempted(capsys):
+    exercises.check_cloze_calibration(_not_done)
+    exercises.check_cloze_calibration(lambda *a: ...)
+    assert capsys.readouterr().out.count("⏳ cloze scores with contextual calibration: not attempted yet") == 2

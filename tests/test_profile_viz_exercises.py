@@ -55,16 +55,7 @@ def test_plot_attention_and_grid():
     matplotlib.pyplot.close("all")
 
 
-def _reference_softmax(x):  # exercise 01.1 forbids torch.softmax
-    shifted = x - x.amax(-1, keepdim=True)
-    return shifted.exp() / shifted.exp().sum(-1, keepdim=True)
-
-
-def _naive_softmax(x):
-    return torch.exp(x) / torch.exp(x).sum(-1, keepdim=True)
-
-
-def _manual_attention(q, k, v, mask):  # exercise 01.2 forbids the fused attention functions
+def _manual_attention(q, k, v, mask):  # exercise 01.1 forbids the fused attention functions
     scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
@@ -76,38 +67,20 @@ def _not_done(*args):
 
 
 def test_checkers_accept_right_answers(capsys):
-    exercises.check_stable_softmax(_reference_softmax)
     exercises.check_attention(_manual_attention)
-    exercises.check_dot_product_variance(64, 64, 1.0)
     exercises.check_causal_mask(lambda L, S: torch.arange(S)[None, :] <= torch.arange(S - L, S)[:, None])
-    exercises.check_padding_mask(padding_mask)
-    exercises.check_mlm_expected_counts(1000, {"mask": 120, "random": 15, "unchanged": 15})
-    exercises.check_initial_mlm_loss(8000, 8.987)
-    exercises.check_perplexity(2.0, 7.389056)
     exercises.check_masked_cross_entropy(
         lambda logits, labels: torch.nn.functional.cross_entropy(logits[labels != -100], labels[labels != -100]))
     exercises.check_encoder_layer_parameters(384, 1536, 1_774_464)
     exercises.check_next_token_attention(lambda w: torch.diagonal(w, offset=1, dim1=-2, dim2=-1).mean(-1))
-    assert capsys.readouterr().out.count("✅") == 11
+    assert capsys.readouterr().out.count("✅") == 5
 
 
 def test_checkers_reject_wrong_answers_with_hints():
-    with pytest.raises(AssertionError, match="overflowed.*\n.*Hint: what does softmax give"):
-        exercises.check_stable_softmax(_naive_softmax)
     with pytest.raises(AssertionError, match=r"output with a \(B, 1, L, S\) mask .*differs"):
         exercises.check_attention(lambda q, k, v, m: _manual_attention(q, k, v, None))
-    with pytest.raises(AssertionError, match="unscaled variance 8 is wrong"):
-        exercises.check_dot_product_variance(64, 8, 1)
     with pytest.raises(AssertionError, match="lets some query see a later key"):
         exercises.check_causal_mask(lambda L, S: torch.arange(S)[None, :] >= torch.arange(S - L, S)[:, None])
-    with pytest.raises(AssertionError, match="does not broadcast"):
-        exercises.check_padding_mask(lambda am: am.bool())
-    with pytest.raises(AssertionError, match="'random'"):
-        exercises.check_mlm_expected_counts(1000, {"mask": 120, "random": 30, "unchanged": 0})
-    with pytest.raises(AssertionError, match="uniform guess"):
-        exercises.check_initial_mlm_loss(8000, 8000)
-    with pytest.raises(AssertionError, match="not the perplexity"):
-        exercises.check_perplexity(2.0, 4.0)
     with pytest.raises(AssertionError, match="off by"):
         exercises.check_encoder_layer_parameters(384, 1536, 1_774_000)
     with pytest.raises(AssertionError, match="per-head averages differ"):
@@ -117,8 +90,6 @@ def test_checkers_reject_wrong_answers_with_hints():
 
 
 def test_checkers_tolerate_unattempted_exercises(capsys):
-    exercises.check_stable_softmax(_not_done)
+    exercises.check_attention(_not_done)
     exercises.check_causal_mask(_not_done)
-    exercises.check_dot_product_variance(64, ..., ...)
-    exercises.check_mlm_expected_counts(1000, {"mask": ..., "random": ..., "unchanged": ...})
-    assert capsys.readouterr().out.count("not attempted yet") == 4
+    assert capsys.readouterr().out.count("not attempted yet") == 2

@@ -4,8 +4,9 @@
 Each ``check_*`` prints ``✅ correct`` or raises an ``AssertionError`` that says what is wrong,
 with a hint that guides without giving the answer. An exercise not attempted yet (its function
 still raises ``NotImplementedError``, or its answer is ``...``) only prints a reminder, so a
-notebook always runs from top to bottom. Where an exercise forbids a call (``torch.softmax`` in
-a softmax of your own), the checker makes that call raise while your function runs.
+notebook always runs from top to bottom. Where an exercise forbids a call
+(``F.scaled_dot_product_attention`` in an attention of your own), the checker makes that call raise
+while your function runs.
 
 * ``check_prediction("01.p1", "b")`` checks a "predict, then run" answer chosen before the cell that
   measures it; ``check_measured_prediction`` compares a prediction with a measured value (10-11);
@@ -17,38 +18,38 @@ that needs it, so that importing this package costs lesson 01 nothing it does no
 """
 
 from ._checking import check_measured_prediction, check_prediction, solution
-from .lesson01 import check_attention, check_dot_product_variance, check_stable_softmax
-from .lesson02 import check_causal_mask, check_mlm_expected_counts, check_padding_mask
-from .lesson03 import check_grouped_query_attention, check_post_ln_block, check_sinusoidal_positions, check_split_heads
-from .lesson04 import check_lr_schedule, check_previous_token_attention, check_sampling_probabilities
-from .lesson05 import check_initial_mlm_loss, check_masked_cross_entropy, check_perplexity, check_whole_word_selection
+from .lesson01 import check_attention, check_fully_masked_attention
+from .lesson02 import check_causal_mask, check_cross_attention_mask
+from .lesson03 import check_grouped_query_attention, check_post_ln_block
+from .lesson04 import check_lr_schedule, check_sampling_probabilities
+from .lesson05 import check_masked_cross_entropy, check_whole_word_selection
 from .lesson06 import check_encoder_layer_parameters, check_next_token_attention
-from .lesson07 import check_binary_metrics, check_padded_tokens
-from .lesson08 import check_chance_baselines, check_prototype_predict
-from .lesson09 import check_association, check_count_normalized_duplicates
+from .lesson07 import check_binary_metrics, check_learning_rate_experiment, check_padded_tokens, check_sorted_padding
+from .lesson08 import check_chance_baselines, check_cloze_calibration, check_prototype_predict
+from .lesson09 import check_association, check_count_normalized_duplicates, check_early_stopping
 from .lesson10 import check_align_labels, check_best_span
 from .lesson11 import check_cross_attention, check_patchify
 
 __all__ = [
     "solution", "check_prediction", "check_measured_prediction",
     # lesson 01
-    "check_stable_softmax", "check_attention", "check_dot_product_variance",
+    "check_attention", "check_fully_masked_attention",
     # lesson 02
-    "check_causal_mask", "check_padding_mask", "check_mlm_expected_counts",
+    "check_causal_mask", "check_cross_attention_mask",
     # lesson 03
-    "check_grouped_query_attention", "check_post_ln_block", "check_split_heads", "check_sinusoidal_positions",
+    "check_grouped_query_attention", "check_post_ln_block",
     # lesson 04
-    "check_lr_schedule", "check_sampling_probabilities", "check_previous_token_attention",
+    "check_lr_schedule", "check_sampling_probabilities",
     # lesson 05
-    "check_whole_word_selection", "check_masked_cross_entropy", "check_initial_mlm_loss", "check_perplexity",
+    "check_whole_word_selection", "check_masked_cross_entropy",
     # lesson 06
     "check_encoder_layer_parameters", "check_next_token_attention",
     # lesson 07
-    "check_binary_metrics", "check_padded_tokens",
+    "check_binary_metrics", "check_padded_tokens", "check_learning_rate_experiment", "check_sorted_padding",
     # lesson 08
-    "check_chance_baselines", "check_prototype_predict",
+    "check_chance_baselines", "check_prototype_predict", "check_cloze_calibration",
     # lesson 09
-    "check_count_normalized_duplicates", "check_association",
+    "check_count_normalized_duplicates", "check_association", "check_early_stopping",
     # lessons 10 and 11
     "check_align_labels", "check_best_span", "check_cross_attention", "check_patchify",
 ]

@@ -1,41 +1,21 @@
-"""Lesson 01, scaled dot-product attention: a stable softmax (01.1), attention with a mask (01.2),
-and the prediction 01.p1 (which gradients vanish when softmax saturates)."""
+"""Lesson 01, scaled dot-product attention: attention with a mask for queries and keys of different
+lengths (01.1), attention that survives a query with nothing to attend to (01.2), and the prediction
+01.p1 (which gradients vanish when softmax saturates)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 
 from ..attention import scaled_dot_product_attention
-from ._checking import (_add_prediction, _add_solution, _call, _close, _exercise, _forbidden,
-                        _fused_attention_calls, _NotAttempted)
+from ._checking import _add_prediction, _add_solution, _call, _close, _exercise, _forbidden, _fused_attention_calls
 
-__all__ = ["check_stable_softmax", "check_attention", "check_dot_product_variance"]
-
-_SOFTMAX_CALLS = ("torch.softmax", "torch.Tensor.softmax", "torch.nn.functional.softmax", "torch.special.softmax",
-                  "torch.log_softmax", "torch.Tensor.log_softmax", "torch.nn.functional.log_softmax")
-
-
-def check_stable_softmax(softmax: Callable[[torch.Tensor], torch.Tensor]) -> None:
-    """Exercise 01.1: a softmax over the last dim that survives huge scores, without torch's softmax."""
-    with _exercise("stable softmax", "what does softmax give if you subtract the same number from every score of a row? "
-                                     "Which number keeps every exp() at most 1?"):
-        x = torch.randn(2, 4, 7, generator=torch.Generator().manual_seed(0))
-        big = torch.tensor([[1000.0, 1001.0, 1002.0], [-1000.0, -1001.0, -1002.0]])
-        expected_x, expected_big = torch.softmax(x, -1), torch.softmax(big, -1)
-        with _forbidden(*_SOFTMAX_CALLS):
-            out_x, out_big = _call(softmax, x.clone()), _call(softmax, big.clone())
-        _close(out_x, expected_x, "softmax of small scores, shape (2, 4, 7)")
-        if not isinstance(out_big, torch.Tensor) or not torch.isfinite(out_big).all():
-            raise AssertionError(f"softmax of [1000, 1001, 1002] gave {getattr(out_big, 'tolist', lambda: out_big)()}: "
-                                 f"exp(1000) overflowed")
-        _close(out_big, expected_big, "softmax of huge scores")
+__all__ = ["check_attention", "check_fully_masked_attention"]
 
 
 def check_attention(attention: Callable) -> None:
-    """Exercise 01.2: ``attention(q (..., L, d_k), k (..., S, d_k), v (..., S, d_v), mask)`` -> output
+    """Exercise 01.1: ``attention(q (..., L, d_k), k (..., S, d_k), v (..., S, d_v), mask)`` -> output
     (..., L, d_v), with a bool mask (True = may attend), without a ready-made attention function."""
     hint = ("scores compare every query with every key; a blocked score must end up with weight 0 "
             "after the softmax (which value has exp() = 0?)")
@@ -55,16 +35,75 @@ def check_attention(attention: Callable) -> None:
             _close(out, expected, f"output {what} (L=4 queries, S=6 keys, d_k=8, d_v=5)")
 
 
-def check_dot_product_variance(d_k: int, unscaled, scaled) -> None:
-    """Exercise (kept for older notebooks): variance of q·k for N(0, 1) entries, before and after /sqrt(d_k)."""
-    hint = "q·k is a sum of d_k products, each with mean 0 and variance 1; dividing by c divides the variance by c²"
-    with _exercise(f"variance of q·k with d_k={d_k}", hint):
-        if unscaled is ... or scaled is ...:
-            raise _NotAttempted
-        if not math.isclose(float(unscaled), d_k, rel_tol=1e-6):
-            raise AssertionError(f"unscaled variance {unscaled} is wrong")
-        if not math.isclose(float(scaled), 1.0, rel_tol=1e-6):
-            raise AssertionError(f"scaled variance {scaled} is wrong")
+def _blocked_rows(mask: torch.Tensor) -> torch.Tensor:
+    """(..., L): True where a query may attend to no key (bool: all False; float: all -inf)."""
+    if mask.dtype == torch.bool:
+        return ~mask.any(-1)
+    return (mask == float("-inf")).all(-1)
+
+
+def _masked_cases() -> list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(what, q, k, v, mask): bool and float masks, some rows fully blocked, L != S, batch and head dims."""
+    gen = torch.Generator().manual_seed(11)
+    q = torch.randn(2, 3, 4, 8, generator=gen, dtype=torch.float64)       # B = 2, H = 3, L = 4, d_k = 8
+    k = torch.randn(2, 3, 6, 8, generator=gen, dtype=torch.float64)       # S = 6
+    v = torch.randn(2, 3, 6, 5, generator=gen, dtype=torch.float64)       # d_v = 5
+    allowed = torch.rand(2, 1, 4, 6, generator=gen) < 0.5
+    allowed[..., 1] = True                                                # every row sees a key ...
+    allowed[0, :, 3] = False                                              # ... except these three
+    allowed[1, :, 0] = False
+    allowed[1, :, 2] = False
+    bias = torch.randn(2, 1, 4, 6, generator=gen, dtype=torch.float64)
+    blocked = torch.tensor(float("-inf"), dtype=torch.float64)
+    additive = torch.where(allowed, bias, blocked)                        # -inf blocks, the rest biases
+    q_big = torch.randn(2, 2, 3, 8, generator=gen) * 200                  # float32 scores in the hundreds
+    k_big, v_big = torch.randn(2, 2, 7, 8, generator=gen), torch.randn(2, 2, 7, 3, generator=gen)
+    square = torch.rand(3, 7, generator=gen) < 0.5                         # one (L, S) mask for every batch and head
+    square[:, 4] = True
+    square[1] = False
+    q1, k1, v1 = (torch.randn(3, 1, n, 4, generator=gen, dtype=torch.float64) for n in (1, 5, 5))
+    padded = torch.tensor([[1, 1, 0, 0, 0], [0, 0, 0, 0, 0], [1, 1, 1, 1, 0]]).bool()[:, None, None, :]
+    return [("a bool (B, 1, L, S) mask, B=2, H=3, L=4, S=6", q, k, v, allowed),
+            ("a float (B, 1, L, S) mask (0 or a bias = may attend, -inf = blocked)", q, k, v, additive),
+            ("an (L, S) bool mask, L=3, S=7, float32 scores in the hundreds", q_big, k_big, v_big, square),
+            ("a (B, 1, 1, S) mask whose second sentence is all padding, L=1, S=5", q1, k1, v1, padded)]
+
+
+def check_fully_masked_attention(attention: Callable) -> None:
+    """Exercise 01.2: ``attention(q, k, v, mask)`` -> (..., L, d_v) as in 01.1, but a query whose every key
+    is blocked gets a zero output instead of NaN; bool or float (additive) masks; without a ready-made
+    attention function or fmteach's softmax (which already handles such rows)."""
+    hint = ("run your Exercise 1 on a row whose keys are all blocked and follow that row through the "
+            "softmax: what is its largest score, and what is -inf - (-inf)? Which rows are they, and can "
+            "you find them from the mask (or the scores) before the softmax, then set only those to 0?")
+    forbidden = (*_fused_attention_calls(), "fmteach.stable_softmax", "fmteach.attention.stable_softmax",
+                 "fmteach.attention.attend")
+    with _exercise("attention with fully masked rows", hint):
+        for what, q, k, v, mask in _masked_cases():
+            expected = scaled_dot_product_attention(q, k, v, mask)[0]
+            blocked = _blocked_rows(mask).expand(expected.shape[:-1])
+            inputs = [t.clone() for t in (q, k, v, mask)]
+            with _forbidden(*forbidden):
+                out = _call(attention, *inputs)
+            out = out[0] if isinstance(out, tuple) else out
+            if any(not torch.equal(a, b) for a, b in zip(inputs, (q, k, v, mask), strict=True)):
+                raise AssertionError(f"with {what}: your function changed q, k, v or the mask it was given")
+            if not isinstance(out, torch.Tensor) or out.shape != expected.shape:
+                _close(out, expected, f"output with {what}")
+            out = out.to(expected.dtype)
+            rows_nan = out.isnan().any(-1)
+            if (rows_nan & blocked).any():
+                raise AssertionError(f"with {what}: the output of a query that may attend to no key is nan")
+            if (rows_nan & ~blocked).any():
+                raise AssertionError(f"with {what}: a query that may attend to some keys got nan (did exp() overflow?)")
+            if not torch.all(out[blocked] == 0):
+                uniform = v.to(expected.dtype).mean(-2, keepdim=True).expand_as(expected)[blocked]
+                same = out[blocked].shape == uniform.shape and torch.allclose(out[blocked], uniform, atol=1e-4)
+                raise AssertionError(f"with {what}: a query that may attend to no key should output 0"
+                                     + (", yours outputs the plain average of all values: its blocked keys "
+                                        "got equal weights" if same else ""))
+            _close(out, expected, f"output with {what} (the rows that may attend to some key)",
+                   atol=1e-6 if expected.dtype == torch.float64 else 1e-4)
 
 
 _add_prediction(
@@ -77,13 +116,20 @@ _add_prediction(
     "the output is weights @ v: with one-hot weights it copies one value row, and that row's gradient is "
     "the output's gradient. Only the path through softmax, whose Jacobian diag(a) - aaᵀ is 0 at a one-hot a, dies.",
 )
-_add_solution("01.1", '''def my_softmax(scores):
-    shifted = scores - scores.amax(-1, keepdim=True)  # the largest score becomes 0: exp() <= 1
-    return shifted.exp() / shifted.exp().sum(-1, keepdim=True)
-''')
-_add_solution("01.2", '''def my_attention(q, k, v, mask=None):
+_add_solution("01.1", '''def my_attention(q, k, v, mask=None):
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., L, S)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))     # exp(-inf) = 0: no weight
     return torch.softmax(scores, -1) @ v                       # (..., L, d_v)
+''')
+_add_solution("01.2", '''def my_masked_attention(q, k, v, mask):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., L, S)
+    if mask.dtype == torch.bool:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    else:
+        scores = scores + mask                                 # additive: -inf blocks
+    nothing_to_see = torch.isneginf(scores).all(-1, keepdim=True)         # (..., L, 1): every key blocked
+    scores = scores.masked_fill(nothing_to_see, 0.0)           # any finite row: no nan in the softmax ...
+    weights = torch.softmax(scores, -1).masked_fill(nothing_to_see, 0.0)  # ... and then no weight at all
+    return weights @ v                                         # a row of zero weights outputs 0
 ''')

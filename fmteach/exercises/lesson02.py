@@ -1,17 +1,15 @@
-"""Lesson 02, masking: the causal mask over a cache (02.1), the padding mask (02.2), BERT's masking
-counts, and the prediction 02.p1 (a language model trained without the causal mask)."""
+"""Lesson 02, masking: the causal mask over a cache (02.1), the padding mask of cross-attention (02.2),
+and the prediction 02.p1 (a language model trained without the causal mask)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 
-from ..masks import padding_mask
-from ._checking import _add_prediction, _add_solution, _call, _exercise, _forbidden, _NotAttempted
+from ._checking import _add_prediction, _add_solution, _call, _exercise, _forbidden
 
-__all__ = ["check_causal_mask", "check_padding_mask", "check_mlm_expected_counts"]
+__all__ = ["check_causal_mask", "check_cross_attention_mask"]
 
 _TRIANGLE_CALLS = (*(f"torch.{name}" for name in ("tril", "triu", "tril_indices", "triu_indices")),
                    *(f"torch.Tensor.{name}" for name in ("tril", "triu", "tril_", "triu_")),
@@ -37,38 +35,37 @@ def check_causal_mask(make_causal_mask: Callable[[int, int], torch.Tensor]) -> N
                 raise AssertionError(f"make_causal_mask({L}, {S}) lets some query see a later key, or hides an earlier one")
 
 
-def check_padding_mask(make_padding_mask: Callable[[torch.Tensor], torch.Tensor]) -> None:
-    """Exercise 02.2: (B, S) 0/1 attention_mask -> bool mask broadcastable to (B, H, L, S), L != S allowed."""
-    with _exercise("padding mask", "the mask must have a size-1 axis for heads and for queries, and keep B and S where they are"):
-        am = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 0]])  # B = 2, S = 5
-        scores_shape = (2, 3, 4, 5)                            # H = 3 heads, L = 4 queries
-        m = _call(make_padding_mask, am.clone())
-        if not isinstance(m, torch.Tensor) or m.dtype != torch.bool:
-            raise AssertionError(f"expected a bool tensor, got {getattr(m, 'dtype', type(m))}")
-        try:
-            grown = torch.broadcast_shapes(m.shape, scores_shape)
-        except RuntimeError:
-            grown = None
-        if grown != scores_shape:
-            raise AssertionError(f"shape {tuple(m.shape)} does not broadcast to scores (B=2, H=3, L=4, S=5)")
-        if not torch.equal(m.expand(scores_shape), padding_mask(am).expand(scores_shape)):
-            raise AssertionError("some query may attend a padding key, or may not attend a real one")
-
-
-def check_mlm_expected_counts(n_tokens: int, answer: dict) -> None:
-    """Exercise: of ``n_tokens`` maskable tokens, how many (in expectation) become [MASK], a random
-    token, or stay unchanged-but-predicted? ``answer = {"mask": ..., "random": ..., "unchanged": ...}``."""
-    hint = "15% are selected; of those 80% -> [MASK], 10% -> random, 10% -> unchanged"
-    with _exercise(f"BERT masking counts for {n_tokens} tokens", hint):
-        if answer is ... or any(v is ... for v in dict(answer).values()):
-            raise _NotAttempted
-        expected = {"mask": 0.15 * 0.8 * n_tokens, "random": 0.15 * 0.1 * n_tokens,
-                    "unchanged": 0.15 * 0.1 * n_tokens}
-        if set(answer) != set(expected):
-            raise AssertionError(f"answer needs exactly the keys {sorted(expected)}, got {sorted(answer)}")
-        for key, value in expected.items():
-            if not math.isclose(float(answer[key]), value, rel_tol=1e-6):
-                raise AssertionError(f"{key!r}: {answer[key]} is not the expected count")
+def check_cross_attention_mask(make_cross_attention_mask: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+    """Exercise 02.2: ``make_cross_attention_mask(decoder_mask (B, L), encoder_mask (B, S))`` of 0/1 ->
+    (B, 1, L, S) bool, True = may attend: a real decoder query may attend to the real encoder keys of its
+    own sentence; a padded decoder position may attend to nothing (its row is all False)."""
+    hint = ("draw one sentence's L x S table on paper, the decoder's mask down the side and the encoder's "
+            "along the top: which cells may be True? Then let broadcasting build the table: which axis "
+            "does each mask need, and where does the head axis go?")
+    with _exercise("cross-attention padding mask", hint):
+        cases = ((torch.tensor([[1, 1, 1], [1, 1, 0]]), torch.tensor([[1, 1, 1, 1, 0], [1, 1, 0, 0, 0]])),
+                 (torch.tensor([[1, 1, 1, 1], [1, 0, 0, 0], [0, 0, 0, 0]]), torch.tensor([[1, 1], [1, 0], [1, 1]])),
+                 (torch.tensor([[1], [0]]), torch.tensor([[0, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])))  # left padding too
+        for decoder_mask, encoder_mask in cases:
+            (B, L), S = decoder_mask.shape, encoder_mask.shape[1]
+            expected = (decoder_mask.bool()[:, :, None] & encoder_mask.bool()[:, None, :])[:, None]
+            what = f"B={B}, L={L} decoder positions, S={S} encoder positions"
+            inputs = (decoder_mask.clone(), encoder_mask.clone())
+            m = _call(make_cross_attention_mask, *inputs)
+            if not torch.equal(inputs[0], decoder_mask) or not torch.equal(inputs[1], encoder_mask):
+                raise AssertionError(f"{what}: your function changed the attention masks it was given")
+            if not isinstance(m, torch.Tensor) or m.dtype != torch.bool:
+                raise AssertionError(f"{what}: expected a bool tensor, got {getattr(m, 'dtype', type(m).__name__)}")
+            if m.shape != expected.shape:
+                raise AssertionError(f"{what}: the mask has shape {tuple(m.shape)}, expected (B, 1, L, S) = "
+                                     f"{tuple(expected.shape)}")
+            real_query, real_key = decoder_mask.bool()[:, None, :, None], encoder_mask.bool()[:, None, None, :]
+            if (m & ~real_query).any():
+                raise AssertionError(f"{what}: a padded decoder position may still attend to some key")
+            if (m & ~real_key).any():
+                raise AssertionError(f"{what}: a real decoder query may attend to a padded encoder key")
+            if not torch.equal(m, expected):
+                raise AssertionError(f"{what}: a real decoder query is blocked from a real encoder key")
 
 
 _add_prediction(
@@ -87,6 +84,8 @@ _add_solution("02.1", '''def my_causal_mask(L, S):
     key_positions = torch.arange(S)
     return key_positions[None, :] <= query_positions[:, None]  # (L, S): key j visible to query i
 ''')
-_add_solution("02.2", '''def my_padding_mask(attention_mask):
-    return attention_mask.bool()[:, None, None, :]  # (B, S) -> (B, 1, 1, S)
+_add_solution("02.2", '''def my_cross_attention_mask(decoder_mask, encoder_mask):
+    real_query = decoder_mask.bool()[:, :, None]   # (B, L, 1)
+    real_key = encoder_mask.bool()[:, None, :]     # (B, 1, S)
+    return (real_query & real_key)[:, None]        # (B, 1, L, S): both must be real tokens
 ''')

@@ -1,5 +1,5 @@
-"""Lesson 03, the transformer block: grouped-query attention (03.1), the post-LN block (03.2), heads
-split and merged, sinusoidal positions, and the prediction 03.p1 (a deep stack without residuals)."""
+"""Lesson 03, the transformer block: grouped-query attention (03.1), the post-LN block (03.2), and the
+prediction 03.p1 (a deep stack without residuals)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..attention import scaled_dot_product_attention
 from ._checking import (_add_prediction, _add_solution, _call, _close, _exercise, _forbidden,
                         _fused_attention_calls)
 
-__all__ = ["check_grouped_query_attention", "check_post_ln_block", "check_split_heads", "check_sinusoidal_positions"]
+__all__ = ["check_grouped_query_attention", "check_post_ln_block"]
 
 
 def check_grouped_query_attention(attention: Callable) -> None:
@@ -55,29 +55,6 @@ def check_post_ln_block(fn: Callable) -> None:
             out = _call(fn, block, x)
         out = out[0] if isinstance(out, tuple) else out
         _close(out, expected, "the block's output", atol=1e-10)
-
-
-def check_split_heads(split_heads: Callable, merge_heads: Callable) -> None:
-    """Exercise: ``split_heads(x (B, T, C), n_head) -> (B, nh, T, C // nh)`` and ``merge_heads`` back."""
-    hint = "view(B, T, n_head, C // n_head) then transpose(1, 2); merging undoes both (contiguous() before view)"
-    with _exercise("split and merge heads", hint):
-        x = torch.arange(2 * 5 * 12, dtype=torch.float64).view(2, 5, 12)  # (B=2, T=5, C=12)
-        expected = x.view(2, 5, 3, 4).transpose(1, 2)  # head h holds channels 4h .. 4h+3
-        _close(torch.as_tensor(_call(split_heads, x, 3)), expected, "split_heads(x, n_head=3)", atol=0)
-        _close(torch.as_tensor(_call(merge_heads, expected)), x, "merge_heads(split heads)", atol=0)
-
-
-def check_sinusoidal_positions(fn: Callable) -> None:
-    """Exercise: ``fn(n_positions, dim) -> (n_positions, dim)`` with sin in even and cos in odd columns."""
-    hint = "angle[p, i] = p / 10000 ** (2 * (i // 2) / dim); sin for even columns i, cos for odd ones"
-    with _exercise("sinusoidal position encoding", hint):
-        n_positions, dim = 10, 6
-        position = torch.arange(n_positions, dtype=torch.float64)[:, None]
-        frequency = 10000.0 ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim)
-        expected = torch.zeros(n_positions, dim, dtype=torch.float64)
-        expected[:, 0::2] = torch.sin(position * frequency)
-        expected[:, 1::2] = torch.cos(position * frequency)
-        _close(torch.as_tensor(_call(fn, n_positions, dim)), expected, f"fn({n_positions}, {dim})", atol=1e-5)
 
 
 _add_prediction(

@@ -1,6 +1,5 @@
 """Lesson 04, training a small transformer: the learning-rate schedule (04.1), the probabilities that
-sampling draws from (04.2), attention to the previous token, and the prediction 04.p1 (what
-greedy decoding writes)."""
+sampling draws from (04.2), and the prediction 04.p1 (what greedy decoding writes)."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import torch
 
 from ._checking import _add_prediction, _add_solution, _call, _close, _exercise, _forbidden, _NotAttempted
 
-__all__ = ["check_lr_schedule", "check_sampling_probabilities", "check_previous_token_attention"]
+__all__ = ["check_lr_schedule", "check_sampling_probabilities"]
 
 _SCHEDULER_CALLS = tuple(f"torch.optim.lr_scheduler.{name}" for name in
                          ("LambdaLR", "LinearLR", "CosineAnnealingLR", "SequentialLR", "OneCycleLR"))
@@ -79,15 +78,6 @@ def check_sampling_probabilities(fn: Callable) -> None:
                 raise AssertionError("your function changed the logits it was given (work on a copy)")
             _close(torch.as_tensor(out), torch.softmax(scaled, -1),
                    f"probabilities for B={x.shape[0]}, V={x.shape[1]}, temperature={temperature}, top_k={top_k}")
-
-
-def check_previous_token_attention(fn: Callable) -> None:
-    """Exercise: ``fn(weights (heads, T, T)) -> (heads,)`` mean weight from token i to token i-1 (i >= 1)."""
-    with _exercise("attention to the previous token", "the entries (i, i-1) are the diagonal below the main one: offset=-1"):
-        gen = torch.Generator().manual_seed(5)
-        weights = torch.softmax(torch.randn(3, 6, 6, generator=gen), -1)
-        expected = torch.stack([torch.stack([weights[h, i, i - 1] for i in range(1, 6)]).mean() for h in range(3)])
-        _close(torch.as_tensor(_call(fn, weights)), expected, "the per-head averages")
 
 
 _add_prediction(

@@ -1,11 +1,9 @@
 """Lesson 05, pretraining a mini-BERT: whole-word masking (05.1), the masked cross-entropy without
-``ignore_index`` (05.2), the loss of a uniform guess, perplexity, and the prediction 05.p1 (the
-loss an untrained masked LM starts at)."""
+``ignore_index`` (05.2), and the prediction 05.p1 (the loss an untrained masked LM starts at)."""
 
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable
 
 import torch
@@ -14,7 +12,7 @@ import torch.nn.functional as F
 from ..masks import IGNORE_INDEX
 from ._checking import _add_prediction, _add_solution, _call, _close, _exercise, _forbidden, _NotAttempted
 
-__all__ = ["check_whole_word_selection", "check_masked_cross_entropy", "check_initial_mlm_loss", "check_perplexity"]
+__all__ = ["check_whole_word_selection", "check_masked_cross_entropy"]
 
 _MASKING_CALLS = ("fmteach.mask_tokens_for_mlm", "fmteach.masks.mask_tokens_for_mlm",
                   "transformers.DataCollatorForLanguageModeling.torch_mask_tokens",
@@ -125,24 +123,6 @@ def check_masked_cross_entropy(fn: Callable) -> None:
                 raise _NotAttempted
             _close(torch.as_tensor(got), expected,
                    f"the loss for B={B}, T={T}, V={V}, {len(labelled)} labelled positions")
-
-
-def check_initial_mlm_loss(vocab_size: int, answer) -> None:
-    """Exercise: the loss of an untrained model that spreads probability evenly over the vocabulary."""
-    with _exercise(f"untrained loss with {vocab_size:,} tokens", "a uniform guess gives each token 1/V; the loss is -log(1/V)"):
-        if answer is ...:
-            raise _NotAttempted
-        if not math.isclose(float(answer), math.log(vocab_size), rel_tol=1e-3):
-            raise AssertionError(f"{answer} is not the cross-entropy of a uniform guess")
-
-
-def check_perplexity(loss: float, answer) -> None:
-    """Exercise: perplexity from a mean cross-entropy (in nats)."""
-    with _exercise(f"perplexity of loss {loss:g}", "perplexity = exp(loss): the number of equally likely choices"):
-        if answer is ...:
-            raise _NotAttempted
-        if not math.isclose(float(answer), math.exp(loss), rel_tol=1e-4):
-            raise AssertionError(f"{answer} is not the perplexity")
 
 
 _add_prediction(

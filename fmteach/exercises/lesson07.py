@@ -1,5 +1,6 @@
 """Lesson 07, fine-tuning BERT: binary metrics from a confusion matrix (07.1), tokens with max-length vs
-dynamic padding (07.2), and the prediction 07.p1 (raising the decision threshold)."""
+dynamic padding (07.2), the prediction 07.p1 (raising the decision threshold), the learning rate 3e-5
+against 1e-4 on the same budget (07.4), and the padding that sorting by length saves (07.5)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable
 
 from ._checking import _add_prediction, _add_solution, _call, _exercise, _NotAttempted
 
-__all__ = ["check_binary_metrics", "check_padded_tokens"]
+__all__ = ["check_binary_metrics", "check_padded_tokens", "check_learning_rate_experiment", "check_sorted_padding"]
 
 
 def check_binary_metrics(fn: Callable) -> None:
@@ -48,6 +49,118 @@ def check_padded_tokens(fn: Callable) -> None:
                 raise AssertionError(f"lengths={lengths}, batch_size={bs}, max_length={ml}: got {tuple(got)}, expected {expected}")
 
 
+# The fields of TrainingArguments that set the budget and the path of a run: only the learning rate may differ.
+_BUDGET_FIELDS = ("num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+                  "warmup_steps", "lr_scheduler_type", "weight_decay", "max_grad_norm", "seed", "data_seed")
+_PREDICTIONS_LR = ("higher", "lower", "about the same")
+
+
+def _measured_direction(accuracy: float, baseline: float, tolerance: float = 0.02) -> str:
+    if accuracy > baseline + tolerance:
+        return "higher"
+    return "lower" if accuracy < baseline - tolerance else "about the same"
+
+
+def _rate(rate: float) -> str:
+    """3e-05 -> '3e-5', 0.0001 -> '1e-4': learning rates as the lesson writes them."""
+    mantissa, exponent = f"{rate:e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def _rate_of(trainer) -> str:
+    rate = getattr(getattr(trainer, "args", None), "learning_rate", None)
+    return _rate(rate) if isinstance(rate, (int, float)) else "the lesson's rate"
+
+
+def check_learning_rate_experiment(finetune_at: Callable, prediction, baseline, test_set,
+                                   learning_rate: float = 3e-5) -> None:
+    """Exercise 07.4: ``finetune_at(learning_rate)`` -> the ``Trainer`` of a fresh model fine-tuned like
+    ``baseline`` (the lesson's trainer: 1e-4 in the smoke and cpu profiles) with only the learning rate changed.
+    ``prediction``, written before running: is the test accuracy at ``learning_rate`` "higher", "lower"
+    or "about the same" (within 0.02) than the baseline's? The checker refuses a run that changed anything
+    else or kept training the baseline's model, then measures both on ``test_set``."""
+    hint = ("change one thing only: a fresh pretrained model and the recipe of the lesson's run, with "
+            "dataclasses.replace for the learning rate. For the prediction: how far can the weights move "
+            "in this run's number of steps at the smaller rate?")
+    title = f"learning rate {_rate(learning_rate)} against the lesson's run"
+    with _exercise(title, hint):
+        if prediction is ...:
+            raise _NotAttempted
+        if prediction not in _PREDICTIONS_LR:
+            raise AssertionError(f"prediction must be one of {', '.join(map(repr, _PREDICTIONS_LR))}, "
+                                 f"got {prediction!r}")
+        trainer = _call(finetune_at, learning_rate)
+        if trainer is ...:
+            raise _NotAttempted
+        if not all(hasattr(trainer, name) for name in ("args", "state", "model", "evaluate", "train_dataset")):
+            raise AssertionError(f"return the Trainer you trained, got {type(trainer).__name__}")
+        if trainer is baseline or trainer.model is baseline.model:
+            raise AssertionError("this is the lesson's model, already fine-tuned at the baseline's rate: training "
+                                 "it further measures two runs in a row, not a learning rate. Start from the "
+                                 "pretrained weights")
+        if not math.isclose(trainer.args.learning_rate, learning_rate, rel_tol=1e-9):
+            raise AssertionError(f"the run's learning rate is {trainer.args.learning_rate!r}, "
+                                 f"not {_rate(learning_rate)}")
+        for name in _BUDGET_FIELDS:
+            ours, theirs = getattr(trainer.args, name, None), getattr(baseline.args, name, None)
+            if ours != theirs:
+                raise AssertionError(f"the run changes {name} ({theirs!r} -> {ours!r}) as well as the learning rate: "
+                                     f"then the comparison cannot say what the learning rate did")
+        if len(trainer.train_dataset) != len(baseline.train_dataset):
+            raise AssertionError(f"the run trains on {len(trainer.train_dataset)} examples, the baseline on "
+                                 f"{len(baseline.train_dataset)}")
+        if trainer.state.global_step != baseline.state.global_step:
+            untrained = ": call trainer.train()" if not trainer.state.global_step else ""
+            raise AssertionError(f"the run took {trainer.state.global_step} optimizer steps, the baseline "
+                                 f"{baseline.state.global_step}{untrained}")
+        accuracy, baseline_accuracy = (t.evaluate(test_set, metric_key_prefix="test")["test_accuracy"]
+                                       for t in (trainer, baseline))
+        measured = _measured_direction(accuracy, baseline_accuracy)
+        result = (f"test accuracy {accuracy:.3f} at {_rate(learning_rate)}, {baseline_accuracy:.3f} at "
+                  f"{_rate_of(baseline)}: {measured}")
+        share = learning_rate / baseline.args.learning_rate
+        why = ("with linear warm-up and decay the weights can move about (learning rate x steps / 2) in all; at "
+               f"{share:.2g} times the rate over the same steps they move {share:.2g} times as far. "
+               + ("On this budget that is too little: the smaller rate has not finished learning. BERT's 2e-5 to "
+                  "5e-5 came with 2-4 epochs over far more examples, so far more steps."
+                  if measured == "lower" else
+                  "This budget has steps enough for the smaller rate to get as far: the rate matters less once a "
+                  "run is long enough (the smoke run's rate, 1e-4, was chosen for its few dozen steps)."))
+        if prediction != measured:
+            raise AssertionError(f"you predicted {prediction!r}; measured {result}.\nWhy: {why}")
+        print(f"measured {result}. Why: {why}")
+
+
+def check_sorted_padding(fn: Callable) -> None:
+    """Exercise 07.5: ``fn(lengths, batch_size)`` -> (padding tokens in the given order, padding tokens with
+    the examples sorted shortest first), batches of ``batch_size`` padded to their longest member; the
+    caller's ``lengths`` stay as they were."""
+    hint = ("padding in one batch is what its rectangle holds minus the real tokens. Sorted, neighbours have "
+            "similar lengths -- can you sort without changing the list you were given?")
+    with _exercise("padding saved by sorting by length", hint):
+        cases = (([5, 9, 3, 7], 2), ([12, 4, 4, 4, 30], 3), ([8], 4), ([6, 6, 6, 6, 6], 2), ([9, 2, 7, 4], 1),
+                 ([3, 40, 5, 38, 4, 41, 6], 2))
+        for lengths, batch_size in cases:
+            given = list(lengths)
+            got = _call(fn, given, batch_size)
+            if got is ... or (isinstance(got, tuple) and ... in got):
+                raise _NotAttempted
+            if given != lengths:
+                raise AssertionError(f"lengths={lengths}: your function changed the list it was given to {given} "
+                                     f"(the caller's order is lost)")
+            if not isinstance(got, (tuple, list)) or len(got) != 2:
+                raise AssertionError(f"return a pair (padding in the given order, padding sorted), got {got!r}")
+
+            def padding(order):
+                batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+                return sum(len(b) * max(b) - sum(b) for b in batches)
+
+            expected = (padding(lengths), padding(sorted(lengths)))
+            if tuple(int(g) for g in got) != expected:
+                raise AssertionError(f"lengths={lengths}, batch_size={batch_size}: got {tuple(got)}, "
+                                     f"expected {expected}")
+
+
 _add_prediction(
     "07.p1",
     "Raise the decision threshold of a binary classifier from 0.5 to 0.55 on the same examples. Then",
@@ -66,4 +179,18 @@ _add_solution("07.1", '''def binary_metrics(tp, fp, fn, tn):
 _add_solution("07.2", '''def padded_tokens(lengths, batch_size, max_length):
     batches = [lengths[i:i + batch_size] for i in range(0, len(lengths), batch_size)]
     return len(lengths) * max_length, sum(len(b) * max(b) for b in batches)
+''')
+_add_solution("07.4", '''def finetune_at(learning_rate):
+    _, fresh = load_for_classification(recipe.model, data.label_names, seed=recipe.seed)  # pretrained, new head
+    run = make_trainer(dataclasses.replace(recipe, learning_rate=learning_rate), tokenizer, fresh, data,
+                       run_dir / f"lr-{learning_rate:g}")
+    run.train()
+    return run
+''')
+_add_solution("07.5", '''def padding_tokens(lengths, batch_size):
+    def padding(order):
+        batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        return sum(len(b) * max(b) - sum(b) for b in batches)
+
+    return padding(lengths), padding(sorted(lengths))      # sorted() leaves the caller's list alone
 ''')

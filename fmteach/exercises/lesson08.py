@@ -1,16 +1,18 @@
-"""Lesson 08, zero- and few-shot learning: chance baselines (08.1), a prototype classifier (08.2), and the
-prediction 08.p1 (zero-shot descriptions against a 1-shot probe)."""
+"""Lesson 08, zero- and few-shot learning: chance baselines (08.1), a prototype classifier (08.2), cloze
+scores from a verbalizer with contextual calibration (08.3), and the prediction 08.p1 (zero-shot
+descriptions against a 1-shot probe)."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
 import torch
 
-from ._checking import _add_prediction, _add_solution, _call, _exercise, _NotAttempted
+from ._checking import _add_prediction, _add_solution, _call, _exercise, _forbidden, _NotAttempted
 
-__all__ = ["check_chance_baselines", "check_prototype_predict"]
+__all__ = ["check_chance_baselines", "check_prototype_predict", "check_cloze_calibration"]
 
 
 def check_chance_baselines(fn: Callable) -> None:
@@ -66,6 +68,94 @@ def check_prototype_predict(fn: Callable) -> None:
                                      f"per class{why}")
 
 
+_CLOZE_WORDS = ("it was this film is message a the movie n / . , ! great good terrible bad awful okay fine "
+                "personal spam free call now win loved hated boring fun dull plot actors text me").split()
+_CLOZE_CASES = (  # (template, verbalizer, texts): 2 and 3 labels, one to three words per label, N != C != V
+    ("{text} It was [MASK].", [["terrible", "bad"], ["great", "good"]],
+     ["a great film , loved it", "boring plot and dull actors", "the movie"]),
+    ("{text} This film is [MASK].", [["awful", "bad", "terrible"], ["okay"], ["great", "good"]],
+     ["fun !", "i hated the plot", "it was okay , fine", "awful actors , awful film"]),
+    ("{text} This message is [MASK].", [["personal"], ["spam"]],
+     ["call now to win a free film !", "see you at the movie", "text me", "free free free", "loved it"]),
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _tiny_masked_lm():
+    """A small random BERT masked LM and a BERT tokenizer over a 40-word vocabulary: its guesses at the
+    mask depend on the input and differ a lot between words, so every mistake in the scores shows."""
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *_CLOZE_WORDS]
+    tokenizer = BertTokenizerFast(vocab={word: i for i, word in enumerate(vocab)})
+    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=64, initializer_range=0.5)
+    with torch.random.fork_rng():
+        torch.manual_seed(8)
+        model = BertForMaskedLM(config).eval()
+    return model, tokenizer
+
+
+@torch.no_grad()
+def _log_probs_at_mask(model, tokenizer, texts: list[str], template: str) -> torch.Tensor:
+    """(N, V): log-probabilities over the vocabulary at the mask of each text's prompt, as cloze_scores
+    builds the prompts (the texts are short: nothing is cut)."""
+    prompts = [template.format(text=tokenizer.convert_tokens_to_string(tokenizer.tokenize(t)))
+               .replace("[MASK]", tokenizer.mask_token) for t in texts]
+    enc = tokenizer(prompts, padding=True, return_tensors="pt")
+    logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+    return logits[enc["input_ids"] == tokenizer.mask_token_id].float().log_softmax(-1)
+
+
+def check_cloze_calibration(fn: Callable) -> None:
+    """``fn(mask_log_probs (N, V), content_free_log_probs (V,), verbalizer_ids)`` -> (N, C): each label's score
+    from its words' probabilities at the mask, calibrated with the content-free prompt ("N/A"), exactly as
+    ``fewshot.cloze_scores(..., calibrate=True)`` (checked against it on three prompts), without calling it."""
+    from .. import fewshot  # here: lesson 01 imports the exercises without lesson 08
+
+    hint = ("do to the content-free row exactly what you do to each text's row, then compare them label by "
+            "label. A label with several words: average what? (fewshot.cloze_scores' docstring says.) In log "
+            "space, how do you take a prior away?")
+    with _exercise("cloze scores with contextual calibration", hint):
+        model, tokenizer = _tiny_masked_lm()
+        for template, verbalizer, texts in _CLOZE_CASES:
+            scores = {c: fewshot.cloze_scores(model, tokenizer, texts, template=template, verbalizer=verbalizer,
+                                              calibrate=c) for c in (True, False, "batch")}
+            log_probs = _log_probs_at_mask(model, tokenizer, texts, template)
+            content_free = _log_probs_at_mask(model, tokenizer, ["N/A"], template)[0]
+            word_ids = [tokenizer.convert_tokens_to_ids(words) for words in verbalizer]
+            what = (f"{template!r}, {len(texts)} texts, {len(verbalizer)} labels with "
+                    f"{[len(w) for w in verbalizer]} words")
+            inputs = (log_probs.clone(), content_free.clone(), [list(ids) for ids in word_ids])
+            with _forbidden("fmteach.fewshot.cloze_scores", "fmteach.fewshot.zero_shot.cloze_scores"):
+                got = _call(fn, *inputs)
+            if got is ...:
+                raise _NotAttempted
+            if not torch.equal(inputs[0], log_probs) or not torch.equal(inputs[1], content_free):
+                raise AssertionError(f"{what}: your function changed the log-probabilities it was given")
+            got = torch.as_tensor(got)
+            expected = scores[True]
+            if got.shape != expected.shape:
+                raise AssertionError(f"{what}: expected scores of shape (N, C) = {tuple(expected.shape)}, "
+                                     f"got {tuple(got.shape)}")
+            got = got.float()
+            if torch.allclose(got, expected, atol=1e-5):
+                continue
+            mean_log = torch.stack([log_probs[:, ids].mean(-1) - content_free[ids].mean() for ids in word_ids], -1)
+            if torch.allclose(got, scores[False], atol=1e-5):
+                raise AssertionError(f"{what}: these are the raw scores; the model's preference for some words, "
+                                     f"whatever the input, is still in them")
+            if torch.allclose(got, scores["batch"], atol=1e-5):
+                raise AssertionError(f"{what}: you took away the mean over the texts (batch calibration); this "
+                                     f"exercise calibrates with the content-free prompt")
+            if torch.allclose(got, mean_log, atol=1e-5):
+                raise AssertionError(f"{what}: right for labels with one word, not for labels with several: "
+                                     f"combine a label's words as cloze_scores does")
+            diff = (got - expected).abs().nan_to_num(float("inf")).max().item()
+            raise AssertionError(f"{what}: the scores differ from cloze_scores(..., calibrate=True) "
+                                 f"by up to {diff:.3g}")
+
+
 _add_prediction(
     "08.p1",
     "BBC News, five topics. Which scores higher on the test articles: zero-shot with one written "
@@ -82,4 +172,10 @@ _add_solution("08.1", '''def chance_baselines(train_labels, test_labels, num_cla
 _add_solution("08.2", '''def prototype_predict(train_x, train_y, test_x, num_classes):
     prototypes = torch.stack([train_x[train_y == c].mean(0) for c in range(num_classes)])   # (C, H)
     return (F.normalize(test_x, dim=-1) @ F.normalize(prototypes, dim=-1).T).argmax(-1)    # (M,)
+''')
+_add_solution("08.3", '''def calibrated_cloze_scores(mask_log_probs, content_free_log_probs, verbalizer_ids):
+    def label_scores(log_probs):  # (..., V) -> (..., C): log of the mean probability of each label's words
+        return torch.stack([log_probs[..., ids].exp().mean(-1).log() for ids in verbalizer_ids], dim=-1)
+
+    return label_scores(mask_log_probs) - label_scores(content_free_log_probs)  # (N, C) - (C,): divide out the prior
 ''')
