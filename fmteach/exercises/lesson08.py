@@ -90,7 +90,7 @@ def _tiny_masked_lm():
     tokenizer = BertTokenizerFast(vocab={word: i for i, word in enumerate(vocab)})
     config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                         intermediate_size=32, max_position_embeddings=64, initializer_range=0.5)
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(8)
         model = BertForMaskedLM(config).eval()
     return model, tokenizer
