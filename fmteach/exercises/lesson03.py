@@ -8,8 +8,7 @@ from collections.abc import Callable
 import torch
 
 from ..attention import scaled_dot_product_attention
-from ._checking import (_add_prediction, _add_solution, _call, _close, _exercise, _forbidden,
-                        _fused_attention_calls)
+from ._checking import _add_prediction, _add_solution, _call, _close, _exercise, _forbidden, _fused_attention_calls
 
 __all__ = ["check_grouped_query_attention", "check_post_ln_block"]
 

@@ -131,6 +131,12 @@ def check_learning_rate_experiment(finetune_at: Callable, prediction, baseline, 
         print(f"measured {result}. Why: {why}")
 
 
+def _padding(lengths: list[int], batch_size: int) -> int:
+    """Padding tokens when ``lengths`` are batched in this order and each batch is padded to its longest."""
+    batches = [lengths[i:i + batch_size] for i in range(0, len(lengths), batch_size)]
+    return sum(len(b) * max(b) - sum(b) for b in batches)
+
+
 def check_sorted_padding(fn: Callable) -> None:
     """Exercise 07.5: ``fn(lengths, batch_size)`` -> (padding tokens in the given order, padding tokens with
     the examples sorted shortest first), batches of ``batch_size`` padded to their longest member; the
@@ -150,12 +156,7 @@ def check_sorted_padding(fn: Callable) -> None:
                                      f"(the caller's order is lost)")
             if not isinstance(got, (tuple, list)) or len(got) != 2:
                 raise AssertionError(f"return a pair (padding in the given order, padding sorted), got {got!r}")
-
-            def padding(order):
-                batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-                return sum(len(b) * max(b) - sum(b) for b in batches)
-
-            expected = (padding(lengths), padding(sorted(lengths)))
+            expected = (_padding(lengths, batch_size), _padding(sorted(lengths), batch_size))
             if tuple(int(g) for g in got) != expected:
                 raise AssertionError(f"lengths={lengths}, batch_size={batch_size}: got {tuple(got)}, "
                                      f"expected {expected}")
