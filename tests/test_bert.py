@@ -4,7 +4,13 @@ import warnings
 
 import pytest
 import torch
-from transformers import AutoModel, AutoTokenizer, BertConfig as HFBertConfig, BertForMaskedLM, BertForSequenceClassification
+from transformers import (
+    AutoModel,
+    AutoTokenizer,
+    BertConfig as HFBertConfig,
+    BertForMaskedLM,
+    BertForSequenceClassification,
+)
 
 from fmteach.assets import pretrained_bert
 from fmteach.attention import attend, scaled_dot_product_attention

@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from fmteach import assets, course_models
+from fmteach import course_models
 from fmteach.assets import MissingAssetError
 from fmteach.course_models import COURSE_MODELS, course_model, fixed_slice_loss, rebuild_command
 

@@ -5,11 +5,19 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertConfig as HFBertConfig, BertModel
 
-from fmteach.assets import MissingAssetError, TextSplit, load_text_classification, pretrained_bert
+from fmteach.assets import load_text_classification, pretrained_bert
 from fmteach.bert import BertConfig, MiniBertForMaskedLM
 from fmteach.fewshot import (
-    CLOZE_PROMPTS, LABEL_DESCRIPTIONS, cloze_scores, embed, few_shot_curve, linear_probe, mean_pool, mean_std,
-    sample_k_shot, similarity_scores,
+    CLOZE_PROMPTS,
+    LABEL_DESCRIPTIONS,
+    cloze_scores,
+    embed,
+    few_shot_curve,
+    linear_probe,
+    mean_pool,
+    mean_std,
+    sample_k_shot,
+    similarity_scores,
 )
 from fmteach.mlm import train_wordpiece_tokenizer
 
@@ -179,9 +187,9 @@ def test_setfit_finetune_pulls_classes_apart(tiny_encoder):
 def test_embedding_cache_is_keyed_by_tokenizer_and_weights(tiny_encoder, tmp_path, monkeypatch):
     """A run that embedded the same texts with another tokenizer (or other weights) must not be
     read back: lesson 08 once read vectors made with the mini-BERT's tokenizer as MiniLM's."""
-    from fmteach.mlm import train_wordpiece_tokenizer
-
     import copy
+
+    from fmteach.mlm import train_wordpiece_tokenizer
 
     tok, model = tiny_encoder
     model = copy.deepcopy(model)

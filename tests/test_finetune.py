@@ -5,14 +5,29 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig as HFBertConfig, BertForSequenceClassification, DataCollatorWithPadding
+from transformers import (
+    AutoTokenizer,
+    BertConfig as HFBertConfig,
+    BertForSequenceClassification,
+    DataCollatorWithPadding,
+)
 from transformers.trainer_utils import EvalPrediction
 
 from fmteach.assets import TextClassificationData, TextSplit, pretrained_bert
 from fmteach.bert import BertConfig, MiniBertForMaskedLM
 from fmteach.finetune import (
-    FinetuneRecipe, classification_metrics, classifier_from_mlm, compute_metrics, encode, evaluate_model,
-    finetune_loop, make_trainer, most_confident_mistakes, padding_speed, predict_proba, subset,
+    FinetuneRecipe,
+    classification_metrics,
+    classifier_from_mlm,
+    compute_metrics,
+    encode,
+    evaluate_model,
+    finetune_loop,
+    make_trainer,
+    most_confident_mistakes,
+    padding_speed,
+    predict_proba,
+    subset,
 )
 
 POS = ["a good film", "great fun and good acting", "good , really good", "a great great story", "good and great"]

@@ -6,8 +6,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertConfig as HFBertConfig, BertModel, DataCollatorWithPadding
 
-from fmteach import fewshot
-from fmteach import finetune as ft
+from fmteach import fewshot, finetune as ft
 from fmteach.assets import TextClassificationData, TextSplit, pretrained_bert
 from tests.test_finetune import tiny_model
 

@@ -7,8 +7,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertConfig as HFBertConfig, BertModel, DataCollatorWithPadding
 
-from fmteach import fewshot
-from fmteach import finetune as ft
+from fmteach import fewshot, finetune as ft
 from fmteach.assets import TextSplit, pretrained_bert
 from fmteach.bert import BertConfig, MiniBertForMaskedLM
 from fmteach.profile import seeded

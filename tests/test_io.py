@@ -10,8 +10,18 @@ import pytest
 import torch
 
 from fmteach._checks import check_positive, is_int, outside
-from fmteach._io import (CheckpointError, atomic_torch_save, atomic_write, eval_mode, file_sha256, flush_denormal,
-                         fmteach_offline, hub_offline, sha256_hex, torch_load)
+from fmteach._io import (
+    CheckpointError,
+    atomic_torch_save,
+    atomic_write,
+    eval_mode,
+    file_sha256,
+    flush_denormal,
+    fmteach_offline,
+    hub_offline,
+    sha256_hex,
+    torch_load,
+)
 from fmteach.optim import decay_parameter_groups, linear_warmup_decay
 from fmteach.profile import preserved_rng, seeded
 

@@ -33,7 +33,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
 from system_chromium import chromium_path, skip_or_fail
 
 REPO = Path(__file__).resolve().parent.parent

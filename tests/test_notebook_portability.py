@@ -70,7 +70,7 @@ def portability_problems(text: str, host: str | None = None) -> list[str]:
         text = pattern.sub(replacement, text)
     found = []
     for m in E_NUMBER.finditer(text):
-        mantissa, exponent = m.group(1), int(m.group(2))
+        mantissa = m.group(1)
         if float(m.group(0)) < 1e-8 and not (float(mantissa) == 1.0 and "." not in mantissa):
             found.append(f"float residue {m.group(0)!r}")
     found += [f"float residue {m.group(0)!r}" for m in LONG_ZERO_DECIMAL.finditer(text)]

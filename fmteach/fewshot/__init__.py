@@ -8,10 +8,26 @@
 Every name is importable from ``fmteach.fewshot``.
 """
 
-from .k_shot import (contrastive_pairs, few_shot_curve, finetune_few_shot, linear_probe, mean_std, sample_k_shot,
-                     setfit_finetune)
-from .zero_shot import (CLOZE_PROMPTS, DESCRIPTION_TEMPLATE, LABEL_DESCRIPTIONS, cloze_scores, embed, label_embeddings,
-                        load_embedder, mean_pool, similarity_scores)
+from .k_shot import (
+    contrastive_pairs,
+    few_shot_curve,
+    finetune_few_shot,
+    linear_probe,
+    mean_std,
+    sample_k_shot,
+    setfit_finetune,
+)
+from .zero_shot import (
+    CLOZE_PROMPTS,
+    DESCRIPTION_TEMPLATE,
+    LABEL_DESCRIPTIONS,
+    cloze_scores,
+    embed,
+    label_embeddings,
+    load_embedder,
+    mean_pool,
+    similarity_scores,
+)
 
 __all__ = ["CLOZE_PROMPTS", "DESCRIPTION_TEMPLATE", "LABEL_DESCRIPTIONS", "cloze_scores", "contrastive_pairs", "embed",
            "few_shot_curve", "finetune_few_shot", "label_embeddings", "linear_probe", "load_embedder", "mean_pool",

@@ -109,9 +109,9 @@ def setfit_finetune(model, tokenizer, texts: Sequence[str], labels: Sequence[int
     of two of the labelled texts' mean-pooled embeddings approaches 1 for the same class and 0 for
     different classes (mean squared error; sentence-transformers' ``CosineSimilarityLoss``).
     ``len(texts)`` examples give ``~2 · iterations · len(texts)`` pairs. The learning rate is 5x
-    SetFit's 2e-5 because we afford ~10x fewer pairs (measured: at 2e-5 and ~10 steps nothing
-    changes; at 1e-4 the 2-shot accuracy on bbc-news rose from 0.751 to 0.770). Returns the tuned copy in
-    eval mode; embed with it (:func:`embed`) and fit :func:`linear_probe` for SetFit's second step."""
+    SetFit's 2e-5 because we afford ~10x fewer pairs, so fewer steps (benchmarks/RESULTS.md, lesson
+    08). Returns the tuned copy in eval mode; embed with it (:func:`embed`) and fit
+    :func:`linear_probe` for SetFit's second step."""
     import copy
 
     texts = check_texts(texts, "texts")

@@ -28,8 +28,7 @@ The submodules, each importing only the ones above it in this list:
 * ``loop``     -- ``finetune_loop`` in named steps and its ``LoopResult`` (it calls ``evaluate``);
 * ``cli``      -- ``main``: ``python -m fmteach.finetune`` (``__main__``).
 
-Every name this package had as one module is re-exported here, so ``from fmteach.finetune import
-...`` works as it did.
+The names lessons use are re-exported here: ``from fmteach.finetune import ...``.
 """
 
 from ..assets import pretrained_bert  # noqa: F401  (was a module attribute; tests and notebooks use it)

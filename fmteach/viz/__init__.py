@@ -10,8 +10,13 @@ This package imports no other ``fmteach`` module: it draws tensors, lists and di
 """
 
 from .attention import plot_attention, plot_attention_grid, plot_mask
-from .curves import (plot_accuracy_curves, plot_lm_losses, plot_mlm_curves, plot_occupation_scores,
-                     plot_runs_by_step_and_time)
+from .curves import (
+    plot_accuracy_curves,
+    plot_lm_losses,
+    plot_mlm_curves,
+    plot_occupation_scores,
+    plot_runs_by_step_and_time,
+)
 from .diagrams import attention_flow_diagram, course_map, gpt_vs_bert_diagram, transformer_block_diagram
 
 __all__ = ["attention_flow_diagram", "course_map", "gpt_vs_bert_diagram", "plot_accuracy_curves", "plot_attention",
