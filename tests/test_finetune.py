@@ -7,13 +7,12 @@ import pytest
 import torch
 from transformers import (
     AutoTokenizer,
-    BertConfig as HFBertConfig,
     BertForSequenceClassification,
     DataCollatorWithPadding,
 )
 from transformers.trainer_utils import EvalPrediction
 
-from fmteach.assets import TextClassificationData, TextSplit, pretrained_bert
+from fmteach.assets import TextSplit, pretrained_bert
 from fmteach.bert import BertConfig, MiniBertForMaskedLM
 from fmteach.finetune import (
     FinetuneRecipe,
@@ -29,30 +28,12 @@ from fmteach.finetune import (
     predict_proba,
     subset,
 )
-
-POS = ["a good film", "great fun and good acting", "good , really good", "a great great story", "good and great"]
-NEG = ["a bad film", "awful and bad acting", "bad , really bad", "a terrible bad story", "bad and awful"]
+from tests.tiny import NEG, POS, RECIPE, tiny_bert, toy_data
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
     return AutoTokenizer.from_pretrained(pretrained_bert())
-
-
-def tiny_model(seed=0):
-    torch.manual_seed(seed)
-    config = HFBertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                          intermediate_size=64, max_position_embeddings=64, num_labels=2)
-    return BertForSequenceClassification(config)
-
-
-def toy_data():
-    texts, labels = POS + NEG, [1] * 5 + [0] * 5
-    split = TextSplit(texts * 4, labels * 4)
-    return TextClassificationData("toy", ["negative", "positive"], split, TextSplit(texts, labels), TextSplit(texts, labels))
-
-
-RECIPE = FinetuneRecipe(epochs=8, batch_size=8, learning_rate=3e-3, warmup=0.1, max_length=16, seed=0)
 
 
 def test_metrics_binary_and_macro():
@@ -101,7 +82,7 @@ def test_loop_learns_keeps_best_and_stops_early(tokenizer):
     data = toy_data()
     train, val = encode(tokenizer, data.train, max_length=16), encode(tokenizer, data.validation, max_length=16)
     collator = DataCollatorWithPadding(tokenizer)
-    model = tiny_model()
+    model = tiny_bert()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     result = finetune_loop(model, train, val, RECIPE, collator=collator, device=torch.device("cpu"),
                            track_train_accuracy=True, progress=False)
@@ -112,10 +93,10 @@ def test_loop_learns_keeps_best_and_stops_early(tokenizer):
                            model.state_dict()["bert.encoder.layer.0.attention.self.query.weight"])
     best = result.history[result.best_epoch - 1]["eval_accuracy"]
     assert evaluate_model(model, val, collator)["accuracy"] == best
-    stopped = finetune_loop(tiny_model(), train, val, dataclasses.replace(RECIPE, learning_rate=1e-9, epochs=20),
+    stopped = finetune_loop(tiny_bert(), train, val, dataclasses.replace(RECIPE, learning_rate=1e-9, epochs=20),
                             collator=collator, early_stopping_patience=2, progress=False)
     assert stopped.stopped_early and len(stopped.history) < 20
-    blind = finetune_loop(tiny_model(), train, None, RECIPE, collator=collator, max_steps=3, progress=False)
+    blind = finetune_loop(tiny_bert(), train, None, RECIPE, collator=collator, max_steps=3, progress=False)
     assert blind.steps == 3 and "eval_accuracy" not in blind.history[0]
 
 
@@ -131,7 +112,7 @@ def test_loop_is_reproducible_whatever_ran_before(tokenizer):
     recipe = dataclasses.replace(RECIPE, epochs=3)
     runs, models = [], []
     for global_seed in (1, 2):
-        model = tiny_model()  # seeds the global RNG itself: the same start weights
+        model = tiny_bert()  # seeds the global RNG itself: the same start weights
         torch.manual_seed(global_seed)  # ... then a different global state before the loop
         runs.append(finetune_loop(model, train, val, recipe, collator=DataCollatorWithPadding(tokenizer), progress=False))
         models.append(model)
@@ -139,7 +120,7 @@ def test_loop_is_reproducible_whatever_ran_before(tokenizer):
     assert len(runs[0].history) == 3 and runs[0].best_epoch == runs[1].best_epoch
     for (name, a), b in zip(models[0].state_dict().items(), models[1].state_dict().values()):
         assert torch.equal(a, b), name
-    other = tiny_model()
+    other = tiny_bert()
     finetune_loop(other, train, val, dataclasses.replace(recipe, seed=1), collator=DataCollatorWithPadding(tokenizer),
                   progress=False)  # another seed: another shuffle and other dropout masks
     assert not torch.equal(other.classifier.weight, models[0].classifier.weight)
@@ -148,7 +129,7 @@ def test_loop_is_reproducible_whatever_ran_before(tokenizer):
 def test_trainer_recipe_trains_evaluates_saves_and_reloads(tokenizer, tmp_path):
     data = toy_data()
     recipe = dataclasses.replace(RECIPE, epochs=4)
-    trainer = make_trainer(recipe, tokenizer, tiny_model(), data, tmp_path / "run", progress=False)
+    trainer = make_trainer(recipe, tokenizer, tiny_bert(), data, tmp_path / "run", progress=False)
     assert trainer.args.eval_strategy == "epoch" and trainer.args.load_best_model_at_end
     assert trainer.args.weight_decay == 0.01 and trainer.args.warmup_steps == 0.1
     trainer.train()
@@ -162,7 +143,7 @@ def test_trainer_recipe_trains_evaluates_saves_and_reloads(tokenizer, tmp_path):
 
 
 def test_predict_proba_order_and_errors(tokenizer):
-    model = tiny_model().eval()
+    model = tiny_bert().eval()
     texts = ["a long long long long sentence", "short"]
     both = predict_proba(model, tokenizer, texts)
     one = predict_proba(model, tokenizer, texts[1:])
@@ -178,7 +159,7 @@ def test_predict_proba_order_and_errors(tokenizer):
 
 
 def test_padding_speed_reports_both(tokenizer):
-    model = tiny_model().eval()
+    model = tiny_bert().eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     out = padding_speed(model, tokenizer, POS + NEG, max_length=32, batch_size=4, n_batches=2, rounds=1)
     assert out["examples"] == 8 and out["max_length_tokens_per_example"] == 32

@@ -8,7 +8,7 @@ from transformers import AutoTokenizer, BertConfig as HFBertConfig, BertModel, D
 
 from fmteach import fewshot, finetune as ft
 from fmteach.assets import TextClassificationData, TextSplit, pretrained_bert
-from tests.test_finetune import tiny_model
+from tests.tiny import tiny_bert
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def kit():
                                      intermediate_size=64, max_position_embeddings=64)).eval()
     good = ft.encode(tokenizer, TextSplit(["a good film", "a bad film"], [1, 0]), max_length=16)
     three = ft.encode(tokenizer, TextSplit(["a good film", "a bad film"], [1, 2]), max_length=16)  # label 2 of 2 classes
-    return dict(tok=tokenizer, model=tiny_model(), encoder=encoder, collator=DataCollatorWithPadding(tokenizer),
+    return dict(tok=tokenizer, model=tiny_bert(), encoder=encoder, collator=DataCollatorWithPadding(tokenizer),
                 recipe=ft.FinetuneRecipe(batch_size=2, max_length=16), good=good, three=three)
 
 
@@ -165,7 +165,7 @@ def test_type_errors_name_the_argument(kit, call, words):
 
 def test_bad_labels_are_caught_before_any_weight_moves(kit):
     """The label check runs before the first step: a bad split leaves the model exactly as it was."""
-    model = tiny_model()
+    model = tiny_bert()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(ValueError, match="train.labels"):
         ft.finetune_loop(model, kit["three"], None, kit["recipe"], collator=kit["collator"], progress=False)

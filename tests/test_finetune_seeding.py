@@ -11,7 +11,7 @@ from fmteach import fewshot, finetune as ft
 from fmteach.assets import TextSplit, pretrained_bert
 from fmteach.bert import BertConfig, MiniBertForMaskedLM
 from fmteach.profile import seeded
-from tests.test_finetune import NEG, POS, RECIPE, tiny_model
+from tests.tiny import NEG, POS, RECIPE, tiny_bert
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_classifier_from_mlm_leaves_the_rng_alone():
 
 def test_finetune_loop_leaves_the_rng_alone(tokenizer):
     train = ft.encode(tokenizer, TextSplit(POS + NEG, [1] * 5 + [0] * 5), max_length=16)
-    model = tiny_model()
+    model = tiny_bert()
     _leaves_rng_alone(lambda: ft.finetune_loop(model, train, None, RECIPE, collator=DataCollatorWithPadding(tokenizer),
                                                device=torch.device("cpu"), max_steps=2, progress=False))
 
@@ -94,8 +94,8 @@ def test_finetune_few_shot_learns_and_is_seeded(monkeypatch, tokenizer):
 
     def tiny_classifier(name, label_names, *, seed):
         loads.append((name, tuple(label_names), seed))
-        with seeded(seed):  # tiny_model seeds the global RNG itself: keep that inside
-            return tokenizer, tiny_model(seed)
+        with seeded(seed):  # tiny_bert seeds the global RNG itself: keep that inside
+            return tokenizer, tiny_bert(seed)
 
     monkeypatch.setattr(ft, "load_for_classification", tiny_classifier)
     texts, labels = POS + NEG, [1] * 5 + [0] * 5

@@ -9,7 +9,7 @@ import torch
 import fmteach.finetune as finetune
 import fmteach.train as train_module
 from fmteach.profile import autocast_dtype
-from tests.test_train import tiny_batches, tiny_config, tiny_model
+from tests.tiny import tiny_batches, tiny_config, tiny_gpt
 
 
 def fake_bf16_support(monkeypatch, supported: bool) -> list[dict]:
@@ -57,29 +57,29 @@ def test_fp16_training_uses_the_scaler_and_resumes_exactly(monkeypatch, tmp_path
     """The T4 path of the one training loop, run on the CPU (torch autocasts to fp16 there too)."""
     monkeypatch.setattr(train_module, "autocast_dtype", lambda device: torch.float16)
     config = tiny_config(max_steps=8, eval_interval=4)
-    whole = train_module.train(tiny_model(), tiny_batches, config, progress=False, out_dir=tmp_path / "whole")
+    whole = train_module.train(tiny_gpt(), tiny_batches, config, progress=False, out_dir=tmp_path / "whole")
     state = torch.load(tmp_path / "whole" / train_module.CHECKPOINT_NAME, map_location="cpu", weights_only=True)
     assert state["scaler"]["scale"] > 1.0  # the loss was scaled; without a scaler the entry is empty
     assert all(torch.isfinite(torch.tensor(whole.step_losses)))
     assert whole.history[-1]["val_loss"] < whole.history[0]["val_loss"]
 
-    first = train_module.train(tiny_model(), tiny_batches, config, progress=False, out_dir=tmp_path / "parts",
+    first = train_module.train(tiny_gpt(), tiny_batches, config, progress=False, out_dir=tmp_path / "parts",
                                stop_at_step=5)
     assert first.step == 5
-    rest = train_module.train(tiny_model(seed=99), tiny_batches, config, progress=False, out_dir=tmp_path / "parts",
+    rest = train_module.train(tiny_gpt(seed=99), tiny_batches, config, progress=False, out_dir=tmp_path / "parts",
                               resume=True)
     assert rest.step_losses == whole.step_losses  # scaler state included: bit-identical
 
 
 def test_float32_training_has_no_scaler_state(tmp_path):
-    train_module.train(tiny_model(), tiny_batches, tiny_config(max_steps=2), progress=False, out_dir=tmp_path)
+    train_module.train(tiny_gpt(), tiny_batches, tiny_config(max_steps=2), progress=False, out_dir=tmp_path)
     assert torch.load(tmp_path / train_module.CHECKPOINT_NAME, map_location="cpu", weights_only=True)["scaler"] == {}
 
 
 def test_finetune_loop_fp16_path_runs(monkeypatch):
     from transformers import AutoTokenizer, DataCollatorWithPadding
 
-    from tests.test_finetune import RECIPE, tiny_model as tiny_bert, toy_data
+    from tests.tiny import RECIPE, tiny_bert, toy_data
 
     monkeypatch.setattr(finetune.loop, "autocast_dtype", lambda device: torch.float16)
     tokenizer = AutoTokenizer.from_pretrained(finetune.pretrained_bert())

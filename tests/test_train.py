@@ -13,33 +13,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from fmteach.lm_data import get_batch
-from fmteach.model import GPTConfig, MiniGPT
-from fmteach.train import CHECKPOINT_NAME, TrainConfig, _make_optimizer, model_loss, read_history, train, write_history
+from fmteach.train import CHECKPOINT_NAME, _make_optimizer, model_loss, read_history, train, write_history
+from tests.tiny import tiny_batches, tiny_config, tiny_gpt
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = GPTConfig(vocab_size=50, block_size=16, n_layer=2, n_head=4, n_embd=32)
-DATA = torch.arange(4000) * 7 % 50  # a repeating pattern: learnable in a few steps
-
-
-def tiny_batches(split: str, batch_size: int, generator: torch.Generator):
-    return get_batch(DATA if split == "train" else DATA[:500], batch_size, TINY.block_size, generator)
-
-
-def tiny_config(**overrides) -> TrainConfig:
-    base = dict(max_steps=12, batch_size=8, learning_rate=3e-3, min_lr=3e-4, warmup_steps=2,
-                eval_interval=4, eval_iters=2, log_interval=3)
-    return TrainConfig(**{**base, **overrides})
-
-
-def tiny_model(seed: int = 0, **overrides) -> MiniGPT:
-    torch.manual_seed(seed)
-    return MiniGPT(GPTConfig(**{**TINY.__dict__, **overrides}))
 
 
 def test_loss_goes_down_and_history_is_recorded():
     calls = []
-    result = train(tiny_model(), tiny_batches, tiny_config(max_steps=40, eval_interval=20), progress=False,
+    result = train(tiny_gpt(), tiny_batches, tiny_config(max_steps=40, eval_interval=20), progress=False,
                    eval_fn=lambda model: {"answer": 42.0}, on_eval=lambda entry, history: calls.append(entry))
     assert [h["step"] for h in result.history] == [0, 20, 40]
     assert set(result.history[0]) == {"step", "lr", "train_loss", "val_loss", "answer"}
@@ -56,12 +38,12 @@ def test_learning_rate_schedule():
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))  # then only down
     assert lrs[55] == pytest.approx(5.5e-4)  # half way through the cosine: the middle
     assert lrs[100] == pytest.approx(1e-4)
-    result = train(tiny_model(), tiny_batches, tiny_config(), progress=False)
+    result = train(tiny_gpt(), tiny_batches, tiny_config(), progress=False)
     assert [h["lr"] for h in result.history] == pytest.approx([tiny_config().lr_at(h["step"]) for h in result.history])
 
 
 def test_weight_decay_only_on_matrices():
-    model = tiny_model()
+    model = tiny_gpt()
     decay, no_decay = _make_optimizer(model, tiny_config(), torch.device("cpu")).param_groups
     assert decay["weight_decay"] > 0 and no_decay["weight_decay"] == 0
     assert all(p.dim() >= 2 for p in decay["params"]) and all(p.dim() == 1 for p in no_decay["params"])
@@ -69,20 +51,20 @@ def test_weight_decay_only_on_matrices():
 
 
 def test_gradient_accumulation_equals_one_big_batch():
-    whole = train(tiny_model(), tiny_batches, tiny_config(), progress=False)
-    accumulated = train(tiny_model(), tiny_batches, tiny_config(grad_accum_steps=4), progress=False)
+    whole = train(tiny_gpt(), tiny_batches, tiny_config(), progress=False)
+    accumulated = train(tiny_gpt(), tiny_batches, tiny_config(grad_accum_steps=4), progress=False)
     assert accumulated.step_losses == pytest.approx(whole.step_losses, abs=1e-5)
 
 
 def test_resume_is_bit_identical(tmp_path):
     config = tiny_config(grad_accum_steps=2)
     dropout = {"dropout": 0.1}  # dropout draws random numbers: resuming must restore the RNG too
-    whole_model = tiny_model(**dropout)
+    whole_model = tiny_gpt(**dropout)
     whole = train(whole_model, tiny_batches, config, progress=False)
 
-    first = train(tiny_model(**dropout), tiny_batches, config, out_dir=tmp_path, stop_at_step=5, progress=False)
+    first = train(tiny_gpt(**dropout), tiny_batches, config, out_dir=tmp_path, stop_at_step=5, progress=False)
     assert first.step == 5 and (tmp_path / CHECKPOINT_NAME).exists()
-    resumed_model = tiny_model(seed=123, **dropout)  # other initial weights: the checkpoint must overwrite them
+    resumed_model = tiny_gpt(seed=123, **dropout)  # other initial weights: the checkpoint must overwrite them
     resumed = train(resumed_model, tiny_batches, config, out_dir=tmp_path, resume=True, progress=False)
 
     assert resumed.step_losses == whole.step_losses  # exactly, not approximately
@@ -92,7 +74,7 @@ def test_resume_is_bit_identical(tmp_path):
 
 
 def test_checkpoint_is_complete_and_written_atomically(tmp_path):
-    train(tiny_model(), tiny_batches, tiny_config(max_steps=4), out_dir=tmp_path,
+    train(tiny_gpt(), tiny_batches, tiny_config(max_steps=4), out_dir=tmp_path,
           checkpoint_extra={"chars": "abc"}, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME]  # no temporary file left behind
     ckpt = torch.load(tmp_path / CHECKPOINT_NAME, map_location="cpu", weights_only=True)  # plain data: loadable safely
@@ -113,7 +95,7 @@ def test_nan_loss_names_the_step():
         return loss
 
     with pytest.raises(FloatingPointError, match="became nan at step 2"):
-        train(tiny_model(), tiny_batches, tiny_config(), loss_fn=loss_fn, progress=False)
+        train(tiny_gpt(), tiny_batches, tiny_config(), loss_fn=loss_fn, progress=False)
 
 
 def test_any_model_and_batch_format():
@@ -136,7 +118,7 @@ def test_any_model_and_batch_format():
 
 def test_batch_size_mismatch_is_reported():
     with pytest.raises(ValueError, match="returned 4 rows, expected batch_size=8"):
-        train(tiny_model(), lambda s, n, g: tiny_batches(s, 4, g), tiny_config(), progress=False)
+        train(tiny_gpt(), lambda s, n, g: tiny_batches(s, 4, g), tiny_config(), progress=False)
     with pytest.raises(ValueError, match="not divisible by grad_accum_steps"):
         tiny_config(grad_accum_steps=3)
 
