@@ -1,19 +1,22 @@
-"""fmteach.distributed: a cache file built once by two real processes (gloo on the CPU)."""
+"""fmteach.distributed with two real processes (gloo on the CPU, started as torchrun would): they
+join one process group, and a missing cache file is built once."""
 
 import os
+import socket
 import time
 
 import pytest
-import torch.distributed as dist
+import torch
 import torch.multiprocessing as mp
 
-from fmteach.distributed import build_once
+from fmteach.distributed import build_once, cleanup_distributed, setup_distributed
 
 
-def _two_processes_build_one_file(rank: int, world: int, folder: str) -> None:
+def _two_processes_build_one_file(rank: int, world: int, folder: str, port: int) -> None:
     """One process of two: both ask for the same missing files; only rank 0 may write them."""
-    os.environ["LOCAL_RANK"] = str(rank)  # what torchrun sets; one machine
-    dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=world)
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),  # what torchrun sets
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    assert setup_distributed() == (rank, world, torch.device("cpu"))
     try:
         def write(tmp):
             with open(f"{folder}/writers.log", "a") as log:
@@ -36,11 +39,15 @@ def _two_processes_build_one_file(rank: int, world: int, folder: str) -> None:
         assert path.read_text() == "built by rank 0", path.read_text()
         build_once(path, write)  # there already: nobody writes, both pass the barrier
     finally:
-        dist.destroy_process_group()
+        cleanup_distributed()
 
 
-def test_build_once_under_two_gloo_processes(tmp_path):
-    mp.spawn(_two_processes_build_one_file, args=(2, str(tmp_path)), nprocs=2, join=True)
+@pytest.mark.skipif(torch.cuda.is_available(), reason="with CUDA, setup_distributed joins with nccl, one GPU per process")
+def test_two_gloo_processes_join_and_build_a_missing_file_once(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_two_processes_build_one_file, args=(2, str(tmp_path), port), nprocs=2, join=True)
     assert (tmp_path / "writers.log").read_text() == "0\n"  # written once, by rank 0
     assert (tmp_path / "cache" / "streams.txt").read_text() == "built by rank 0"
     assert not (tmp_path / "broken.txt").exists()
