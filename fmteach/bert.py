@@ -7,10 +7,10 @@ hs = H // nh, V = vocab_size. Post-LayerNorm, as in the original BERT:
 ``x = x + FFN(LayerNorm(x))`` and one more LayerNorm after the last layer (pre-LN).
 Attention is :func:`fmteach.attention.attend` -- the function of lessons 01-03.
 
-Size: about 340 lines, over the package's ~300-line guide on purpose: the whole encoder, its two
-heads and their input checks stay in one file so that it reads side by side with Hugging Face's
-``modeling_bert.py`` (lesson 06 does exactly that). The config lives in :mod:`fmteach.bert_config`,
-the weight loading in :mod:`fmteach.bert_loading`.
+The whole encoder, its two heads and their input checks stay in one file, over the package's size
+guide, so that it reads side by side with Hugging Face's ``modeling_bert.py`` (lesson 06 does
+exactly that). The config lives in :mod:`fmteach.bert_config`, the weight loading in
+:mod:`fmteach.bert_loading`.
 """
 
 from __future__ import annotations

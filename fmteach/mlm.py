@@ -18,10 +18,11 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerFast
 
+from ._io import eval_mode, torch_load
 from .assets import cache_dir, load_shakespeare
-from .lm_data import DEFAULT_VAL_PLAYS
-from ._io import atomic_torch_save, atomic_write, eval_mode, torch_load
 from .bert import logits_of
+from .distributed import build_once
+from .lm_data import DEFAULT_VAL_PLAYS
 from .masks import IGNORE_INDEX, mask_tokens_for_mlm
 from .profile import DEFAULT_SEED
 
@@ -103,10 +104,7 @@ def train_wordpiece_tokenizer(vocab_size: int = 8000, *, val_plays: Sequence[str
     from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import WordPiece
 
-    path = cache_dir() / f"wordpiece-shakespeare-{vocab_size}-{_cache_key(vocab_size, val_plays)}.json"
-    if use_cache and path.exists():
-        tokenizer = Tokenizer.from_file(str(path))
-    else:
+    def learn() -> Tokenizer:
         normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
         word_counts: dict[str, int] = {}
         for line in _training_lines(val_plays):
@@ -120,9 +118,13 @@ def train_wordpiece_tokenizer(vocab_size: int = 8000, *, val_plays: Sequence[str
             single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
             special_tokens=[("[CLS]", tokenizer.token_to_id("[CLS]")), ("[SEP]", tokenizer.token_to_id("[SEP]"))])
         tokenizer.decoder = decoders.WordPiece()
-        if use_cache:
-            atomic_write(path, lambda tmp: tokenizer.save(str(tmp)))
-    return _as_transformers_tokenizer(tokenizer)
+        return tokenizer
+
+    if not use_cache:
+        return _as_transformers_tokenizer(learn())
+    path = cache_dir() / f"wordpiece-shakespeare-{vocab_size}-{_cache_key(vocab_size, val_plays)}.json"
+    build_once(path, lambda tmp: learn().save(str(tmp)))  # under torchrun: one process learns it
+    return _as_transformers_tokenizer(Tokenizer.from_file(str(path)))
 
 
 def _as_transformers_tokenizer(tokenizer) -> PreTrainedTokenizerFast:
@@ -167,11 +169,9 @@ class MLMData:
         # Encoding 5 M characters takes seconds; the streams are cached next to the tokenizer.
         vocab_hash = hashlib.sha256(str(sorted(tokenizer.get_vocab().items())).encode()).hexdigest()[:12]
         path = cache_dir() / f"mlm-streams-{vocab_hash}-{_cache_key(len(tokenizer), val_plays)}.pt"
-        if path.exists():
-            streams = torch_load(path, expected="token streams cached by MLMData", required_keys=("train", "val"))
-        else:
-            streams = {"train": encode([n for n in corpus.plays if n not in val_plays]), "val": encode(val_plays)}
-            atomic_torch_save(streams, path)
+        build_once(path, lambda tmp: torch.save({"train": encode([n for n in corpus.plays if n not in val_plays]),
+                                                 "val": encode(val_plays)}, tmp))  # under torchrun: one process
+        streams = torch_load(path, expected="token streams cached by MLMData", required_keys=("train", "val"))
         return cls(tokenizer, streams["train"], streams["val"], seq_len)
 
     def windows(self, ids: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:

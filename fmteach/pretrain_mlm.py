@@ -18,11 +18,20 @@ from pathlib import Path
 
 import torch
 
+from ._io import CheckpointError, atomic_write
 from .bert import BertConfig, MiniBertForMaskedLM
 from .mlm import MLMData, mlm_metrics, train_wordpiece_tokenizer
-from ._io import CheckpointError, atomic_write
 from .profile import DEFAULT_SEED, PROFILES, by_profile, get_device, get_profile, seeded
-from .train import TrainConfig, TrainResult, append_jsonl, cleanup_distributed, setup_distributed, train
+from .train import (
+    HISTORY_NAME,
+    TrainConfig,
+    TrainResult,
+    append_jsonl,
+    cleanup_distributed,
+    setup_distributed,
+    train,
+    write_history,
+)
 
 __all__ = ["MLMRecipe", "pretrain", "load_mini_bert_mlm", "masked_loss_fn", "main"]
 
@@ -200,7 +209,7 @@ def main(argv=None) -> None:
         summary = {"profile": args.profile or get_profile(), "recipe": args.recipe, "seconds": result.seconds, "steps": result.step,
                    "most_frequent_token_accuracy": baseline, "final": result.history[-1] if result.history else None,
                    "out_of_time": result.out_of_time, "max_steps": recipe.train.max_steps}
-        (out / "history.json").write_text(json.dumps({"summary": summary, "history": result.history}, indent=1))
+        write_history(out / HISTORY_NAME, summary, result.history, result.step_losses)
         plot_mlm_curves(result.history, out / "curves.png", baseline=baseline)
         print(json.dumps(summary, indent=1))
         append_jsonl(jsonl, {"event": "final", "device": str(device), **summary})

@@ -12,18 +12,25 @@ and ``OUT/loss_curve.png``, and prints progress and a sample.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
 
+from ._io import torch_load
 from .lm_data import CharTokenizer, load_shakespeare_chars
 from .model import GPTConfig, MiniGPT
-from ._io import torch_load
 from .profile import DEFAULT_SEED, PROFILES, get_profile
-from .train import (CHECKPOINT_NAME, TrainConfig, append_jsonl, cleanup_distributed, setup_distributed,
-                    train)
+from .train import (
+    CHECKPOINT_NAME,
+    HISTORY_NAME,
+    TrainConfig,
+    append_jsonl,
+    cleanup_distributed,
+    setup_distributed,
+    train,
+    write_history,
+)
 
 __all__ = ["main", "load_trained"]
 
@@ -75,7 +82,8 @@ def _finish(args, result, model, data, baseline, device, out, jsonl, started, *,
         "model_config": model_config.__dict__, "train_config": train_config.__dict__,
         "history": result.history, "step_losses": result.step_losses,
     }
-    (out / "history.json").write_text(json.dumps(summary, indent=1))
+    write_history(out / HISTORY_NAME, {k: v for k, v in summary.items() if k not in ("history", "step_losses")},
+                  result.history, result.step_losses)
     from .viz.curves import plot_lm_losses
 
     plot_lm_losses(result, out / "loss_curve.png", baseline, title="MiniGPT, course recipe" if args.recipe == "course" else f"MiniGPT, {profile} profile")

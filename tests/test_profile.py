@@ -26,17 +26,6 @@ def test_a_single_process_cli_follows_the_notebook_rule(monkeypatch):
     assert train.setup_distributed is setup_distributed  # the CLIs' import path
 
 
-def test_several_processes_without_cuda_use_the_cpu(monkeypatch):
-    """gloo all-reduces CPU tensors: MPS is not an option for torchrun without CUDA."""
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)  # as if torchrun had joined us
-    monkeypatch.setattr(torch.distributed, "get_rank", lambda: 1)
-    monkeypatch.setattr(torch.distributed, "get_world_size", lambda: 2)
-    assert setup_distributed() == (1, 2, torch.device("cpu"))
-
-
 def test_one_seed_default_everywhere():
     import inspect
 
@@ -46,8 +35,8 @@ def test_one_seed_default_everywhere():
 
     assert TrainConfig().seed == profile.DEFAULT_SEED
     defaults = {}
-    finetune_rooms = [getattr(finetune, room) for room in ("models", "loop", "evaluate", "data") if hasattr(finetune, room)]
-    for module in (notebook, leakage, mlm, fewshot, finetune, *finetune_rooms, training, nsp, qa, seq2seq, tagging, vit):
+    submodules = [getattr(finetune, name) for name in ("models", "loop", "evaluate", "data") if hasattr(finetune, name)]
+    for module in (notebook, leakage, mlm, fewshot, finetune, *submodules, training, nsp, qa, seq2seq, tagging, vit):
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             seed = inspect.signature(fn).parameters.get("seed")
             if seed is not None and seed.default is not inspect.Parameter.empty:
@@ -60,11 +49,10 @@ def test_the_checked_cpu_capability_really_changes_a_trained_number():
     """conftest runs the notebooks with ATEN_CPU_CAPABILITY one level below the CPU's best, so that
     a stored output that would differ on another CPU fails here too. That only works if the setting
     changes what a short training run computes: train the same tiny model under both levels."""
+    import importlib.util
     import subprocess
     import sys
     from pathlib import Path
-
-    import importlib.util
 
     spec = importlib.util.spec_from_file_location("root_conftest", Path(__file__).resolve().parents[1] / "conftest.py")
     root_conftest = importlib.util.module_from_spec(spec)

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .._io import eval_mode, file_sha256 as _sha256  # __main__ imports _sha256 from here
+from .._io import eval_mode, file_sha256
 from ..assets import MissingAssetError
 from ..bert import BertConfig, MiniBertForMaskedLM
 from ..lm_data import CharTokenizer
@@ -109,7 +109,7 @@ def verify_course_model(name: str) -> dict:
         path = folder / filename
         if not path.is_file():
             raise MissingAssetError(f"course model {name!r}: {path} is missing; {fix}")
-        actual = _sha256(path)
+        actual = file_sha256(path)
         if actual != sha:
             raise MissingAssetError(f"course model {name!r}: {path} has sha256 {actual[:16]}…, the manifest "
                                     f"says {sha[:16]}… (altered or half-written); {fix}")

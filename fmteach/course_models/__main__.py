@@ -24,9 +24,21 @@ from pathlib import Path
 
 import torch
 
-from .._io import torch_load
-from . import (COURSE_MODELS, CONFIG, CURVE, MANIFEST, WEIGHTS, _sha256, _spec, course_model, course_model_dir,
-               fixed_slice_loss, rebuild_command, verify_course_model)
+from .._io import file_sha256, torch_load
+from ..train import HISTORY_NAME, read_history
+from . import (
+    CONFIG,
+    COURSE_MODELS,
+    CURVE,
+    MANIFEST,
+    WEIGHTS,
+    _spec,
+    course_model,
+    course_model_dir,
+    fixed_slice_loss,
+    rebuild_command,
+    verify_course_model,
+)
 
 MACHINE = "2 CPU cores (x86-64), shared with other jobs; OMP_NUM_THREADS=1"
 
@@ -51,21 +63,21 @@ def _export_minigpt(run: Path, folder: Path) -> tuple[dict, dict]:
     from ..train_lm import load_trained
 
     model, tokenizer, ckpt = load_trained(run)
-    history = json.loads((run / "history.json").read_text())
+    summary = read_history(run / HISTORY_NAME)["summary"]
     _save_weights(model, folder / WEIGHTS)
     (folder / CONFIG).write_text(json.dumps(asdict(model.config), indent=1) + "\n")
     (folder / "vocab.json").write_text(json.dumps({"chars": tokenizer.chars}, ensure_ascii=False) + "\n")
     data = load_shakespeare_chars(ckpt["extra"]["val_plays"])
     metrics = {
-        "final_val_loss": round(history["final_val_loss"], 4),
-        "final_train_loss": round(history["final_train_loss"], 4),
+        "final_val_loss": round(summary["final_val_loss"], 4),
+        "final_train_loss": round(summary["final_train_loss"], 4),
         "fixed_slice_val_loss": round(fixed_slice_loss(model, data.val), 4),
-        "unigram_baseline": round(history["unigram_baseline"], 4),
-        "steps": history["final_step"],
+        "unigram_baseline": round(summary["unigram_baseline"], 4),
+        "steps": summary["final_step"],
         "parameters": model.num_parameters()["total"],
     }
-    timing = {"train_seconds": round(history["train_seconds"], 1), "wall_seconds": round(history["wall_seconds"], 1)}
-    return metrics, {"seed": history["train_config"]["seed"], **timing}
+    timing = {"train_seconds": round(summary["train_seconds"], 1), "wall_seconds": round(summary["wall_seconds"], 1)}
+    return metrics, {"seed": summary["train_config"]["seed"], **timing}
 
 
 def _export_minibert(run: Path, folder: Path) -> tuple[dict, dict]:
@@ -75,8 +87,8 @@ def _export_minibert(run: Path, folder: Path) -> tuple[dict, dict]:
 
     ckpt = torch_load(run / "ckpt.pt", expected="a checkpoint written by python -m fmteach.pretrain_mlm",
                       required_keys=("model", "model_config", "extra", "step"))
-    if (run / "history.json").is_file():
-        history = json.loads((run / "history.json").read_text())
+    if (run / HISTORY_NAME).is_file():
+        history = read_history(run / HISTORY_NAME)
     else:  # a checkpoint written by --checkpoint-interval while the run went on: no summary yet
         history = {"summary": {"profile": ckpt["extra"].get("profile", "cpu"), "seconds": None, "steps": ckpt["step"]}}
     model = MiniBertForMaskedLM(BertConfig(**ckpt["model_config"]))
@@ -179,7 +191,7 @@ def export(name: str, run: str | Path, trained_at_commit: str | None = None, *, 
         "dtype": "float32",
         "date": datetime.date.today().isoformat(),
         "metrics": metrics,
-        "sha256": {f: _sha256(folder / f) for f in files},
+        "sha256": {f: file_sha256(folder / f) for f in files},
         "bytes": {f: (folder / f).stat().st_size for f in files},
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
