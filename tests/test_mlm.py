@@ -163,3 +163,26 @@ def test_cloze_probes_follow_their_rule():
         top_k_hit_rate(probes, [])
     with pytest.raises(ValueError, match="n must be a positive int, got 0"):
         cloze_probes(tokenizer, n=0)
+
+
+def test_pretraining_text_holds_no_evaluation_example():
+    """The course mini-BERTs pretrain on the training plays only: no line of the held-out plays the
+    lessons evaluate on (the thou/you cloze of lesson 08, the probes, the MLM validation windows),
+    and no validation or test text of a labelled set the course fine-tunes or prompts on (lesson 09's
+    leakage, avoided). A test, so that adding text to the pretraining corpus cannot leak silently."""
+    from fmteach.lm_data import DEFAULT_VAL_PLAYS, thou_or_you
+    from fmteach.mlm import _training_lines
+    from fmteach.text_datasets import load_text_classification
+
+    pretraining = "\n".join(_training_lines(DEFAULT_VAL_PLAYS))
+    lines = {line.strip() for line in pretraining.splitlines()}
+    cloze = thou_or_you()
+    assert len(cloze) > 100
+    # the pronoun is cut from each example, so look for the rest of the line, at least 30 characters long
+    long_examples = [t for t in cloze.texts if len(t) >= 30]
+    assert long_examples and not [t for t in long_examples if t in pretraining]
+    for name in ("movie-reviews", "sms-spam", "trec", "bbc-news"):
+        data = load_text_classification(name)
+        for split in (data.validation, data.test):
+            leaked = [t for t in split.texts if t.strip() in lines]
+            assert not leaked, f"{name}: {len(leaked)} evaluation texts in the pretraining text, e.g. {leaked[0]!r}"
