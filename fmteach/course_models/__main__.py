@@ -151,17 +151,25 @@ def remeasure(name: str) -> dict:
 
 def _write_curve(jsonl: Path, path: Path) -> None:
     """The evaluations of a ``--metrics-jsonl`` file, with their wall-clock seconds, as ``curve.json``."""
-    evals = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
-    evals = [{k: e[k] for k in ("step", "train_loss", "val_loss", "seconds")} for e in evals if e.get("event") == "eval"]
+    evals, offset, last = [], 0.0, 0.0
+    for line in jsonl.read_text().splitlines():
+        record = json.loads(line) if line.strip() else {}
+        if record.get("event") == "start":  # a resumed command: its clock starts again at 0
+            offset = last
+        elif record.get("event") == "eval":
+            last = offset + record["seconds"]
+            evals.append({**{k: record[k] for k in ("step", "train_loss", "val_loss")}, "seconds": round(last, 1)})
     if not evals:
         raise ValueError(f"{jsonl} holds no evaluation records")
-    path.write_text(json.dumps({"about": "held-out and training loss at every evaluation of the training run, "
-                                         "seconds since the command started (one process, no resume)",
+    path.write_text(json.dumps({"about": "held-out and training loss at every evaluation of the training run; "
+                                         "seconds of wall-clock time since training started, summed over resumed "
+                                         "commands (the time between a command's last evaluation and its stop "
+                                         "is not counted)",
                                 "evals": evals}, indent=0) + "\n")
 
 
 def export(name: str, run: str | Path, trained_at_commit: str | None = None, *, metrics_jsonl: str | Path | None = None,
-           machine: str = MACHINE) -> dict:
+           machine: str = MACHINE, note: str | None = None) -> dict:
     """Write ``name``'s folder from the run folder ``run``; returns the manifest.
 
     ``trained_at_commit``: the commit checked out when training started (default: HEAD now);
@@ -191,6 +199,7 @@ def export(name: str, run: str | Path, trained_at_commit: str | None = None, *, 
         "dtype": "float32",
         "date": datetime.date.today().isoformat(),
         "metrics": metrics,
+        **({"note": note} if note else {}),
         "sha256": {f: file_sha256(folder / f) for f in files},
         "bytes": {f: (folder / f).stat().st_size for f in files},
     }
@@ -207,6 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     ex.add_argument("run", help="the run folder the training command wrote")
     ex.add_argument("--trained-at-commit", default=None, help="the commit checked out when training started")
     ex.add_argument("--metrics-jsonl", default=None, help="the run's --metrics-jsonl file: shipped as its curve")
+    ex.add_argument("--note", default=None, help="anything about the run the command does not say")
     ex.add_argument("--machine", default=MACHINE, help=f"where it trained, in words (default: {MACHINE!r})")
     re_ = sub.add_parser("remeasure", help="measure a shipped mini-BERT again and rewrite its manifest's metrics")
     re_.add_argument("name", choices=list(COURSE_MODELS))
@@ -215,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.action == "export":
         print(json.dumps(export(args.name, args.run, args.trained_at_commit, metrics_jsonl=args.metrics_jsonl,
-                                machine=args.machine), indent=1))
+                                machine=args.machine, note=args.note), indent=1))
     elif args.action == "remeasure":
         print(json.dumps(remeasure(args.name)["metrics"], indent=1))
     elif args.action == "verify":
