@@ -30,7 +30,7 @@ from ..lm_data import CharTokenizer
 from ..mlm import load_wordpiece_tokenizer
 from ..model import GPTConfig, MiniGPT
 
-__all__ = ["COURSE_MODELS", "CourseModel", "course_curve", "course_model", "course_model_dir", "verify_course_model",
+__all__ = ["COURSE_MODELS", "CourseModel", "course_curve", "recorded_run", "course_model", "course_model_dir", "verify_course_model",
            "rebuild_command", "fixed_slice_loss"]
 
 MODELS_DIR = Path(__file__).resolve().parent
@@ -70,6 +70,19 @@ def rebuild_command(name: str) -> str:
     curve = f" --metrics-jsonl {RUN_ROOT}/{name}.jsonl" if "--metrics-jsonl" in _spec(name).train_command else ""
     return (f"{_spec(name).train_command} && "
             f"python -m fmteach.course_models export {name} {RUN_ROOT}/{name}{curve}")
+
+
+RUNS_DIR = MODELS_DIR / "runs"  # recorded training runs that are not shipped models (for comparison)
+
+
+def recorded_run(name: str) -> dict:
+    """A recorded training run shipped for comparison (``{"about", "command", "evals": [...]}``), e.g.
+    ``"minigpt-cpu-profile"``: the cpu profile's MiniGPT run that lesson 04 draws beside the course model."""
+    path = RUNS_DIR / f"{name}.json"
+    if not path.is_file():
+        known = sorted(p.stem for p in RUNS_DIR.glob("*.json"))
+        raise ValueError(f"name={name!r} is not a recorded run; choose one of {', '.join(known) or '(none)'}")
+    return json.loads(path.read_text())
 
 
 CURVE = "curve.json"  # optional: the training curve (evaluations with wall-clock seconds), when exported

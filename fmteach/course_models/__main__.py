@@ -183,6 +183,9 @@ def export(name: str, run: str | Path, trained_at_commit: str | None = None, *, 
     files = [WEIGHTS, CONFIG, spec.tokenizer_file]
     if metrics_jsonl is not None:
         _write_curve(Path(metrics_jsonl), folder / CURVE)
+        # the run's history.json knows only its last command; the curve sums every resumed command
+        facts = {k: v for k, v in facts.items() if k != "wall_seconds"}
+        facts["train_seconds"] = json.loads((folder / CURVE).read_text())["evals"][-1]["seconds"]
         files.append(CURVE)
     files = sorted(files)
     changed = _git("status", "--porcelain", "--", "fmteach")
