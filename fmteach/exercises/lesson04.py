@@ -83,12 +83,12 @@ def check_sampling_probabilities(fn: Callable) -> None:
 _add_prediction(
     "04.p1",
     "Greedy decoding (temperature 0: always the single most likely next character) from the course model, "
-    "240 characters after 'ROMEO:'. What does it write?",
-    {"a": "its best text: real words in varied lines, better than any sampled text",
-     "b": "a loop: one phrase repeated over and over",
+    "1,000 characters after 'ROMEO:'. What does it write?",
+    {"a": "its best text: real words in varied lines, better than any sampled text, all the way through",
+     "b": "a loop: after a while the same lines come back, over and over",
      "c": "nothing readable: the most likely next character is nearly always a space"},
     "b",
-    "each step takes the top character given the last 64. As soon as the text comes back to a context it has "
+    "each step takes the top character given the last 128. As soon as the text comes back to a context it has "
     "already been in, it makes the same choices again, and nothing random can lead it out. Sampling with a "
     "temperature above 0 breaks the loop, at the price of some invented words.",
 )
