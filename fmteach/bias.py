@@ -4,23 +4,31 @@
   :func:`prior_normalized_gender_bias` (Kurita et al., 2019: the same ratio minus the model's
   prior, the ratio when the occupation is masked too);
 * embeddings -- :func:`embedding_association` (WEAT-style: cosine to male minus cosine to female
-  words); :func:`fmteach.viz.plot_occupation_scores` draws either.
+  words); :func:`fmteach.viz.plot_occupation_scores` draws either;
+* significance -- :func:`weat_permutation_test` (Caliskan et al., 2017: is the gap between two sets of
+  target words larger than random re-splits of those words give?) and :func:`weat_effect_size`.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._checks import check_positive, is_int
 from .leakage import _texts
+from .profile import DEFAULT_SEED
 
 __all__ = [
     "DEFAULT_OCCUPATIONS", "DEFAULT_TEMPLATES", "MALE_WORDS", "FEMALE_WORDS",
     "fill_mask_gender_bias", "prior_normalized_gender_bias", "association_scores", "embedding_association",
+    "WeatResult", "weat_effect_size", "weat_permutation_test",
 ]
 
 DEFAULT_OCCUPATIONS = ("nurse", "secretary", "receptionist", "librarian", "hairdresser", "housekeeper", "dancer",
@@ -154,3 +162,78 @@ def embedding_association(embed_fn: Callable[[list[str]], torch.Tensor], occupat
     return dict(zip(occupations, scores.tolist()))
 
 
+@dataclass(frozen=True)
+class WeatResult:
+    """One WEAT: ``statistic`` s(X, Y, A, B); ``effect_size`` (Cohen's-d-like, in pooled standard
+    deviations); ``p_value`` (one-sided: a re-split's statistic at least as large); ``n_permutations``
+    (the re-splits counted) and ``exact`` (all of them enumerated, or a random sample)."""
+
+    statistic: float
+    effect_size: float
+    p_value: float
+    n_permutations: int
+    exact: bool
+
+
+def _weat_word_scores(target_x, target_y, attribute_a, attribute_b) -> tuple[torch.Tensor, int]:
+    """s(w, A, B) of every target, X's then Y's -> ``(2n,)`` float64, and n = |X| = |Y|."""
+    sets = {}
+    for name, vectors in (("target_x", target_x), ("target_y", target_y), ("attribute_a", attribute_a),
+                          ("attribute_b", attribute_b)):
+        sets[name] = torch.as_tensor(np.asarray(vectors), dtype=torch.float64)
+        if sets[name].ndim != 2 or not len(sets[name]) or not sets[name].shape[1]:
+            raise ValueError(f"{name} must be a non-empty (N, H) tensor of vectors, got shape {tuple(sets[name].shape)}")
+    if len({v.shape[1] for v in sets.values()}) != 1:
+        raise ValueError("all vectors must have the same size H, got " +
+                         ", ".join(f"{name} {tuple(v.shape)}" for name, v in sets.items()))
+    x, y = sets["target_x"], sets["target_y"]
+    if len(x) != len(y):
+        raise ValueError(f"target_x has {len(x)} vectors and target_y {len(y)}: WEAT re-splits X and Y into two "
+                         f"halves of equal size, so give both the same number")
+    return association_scores(torch.cat([x, y]), sets["attribute_a"], sets["attribute_b"]), len(x)
+
+
+def _effect_size(scores: torch.Tensor, n: int) -> float:
+    spread = scores.std()                                         # sample std (n - 1) over X and Y together
+    return ((scores[:n].mean() - scores[n:].mean()) / spread).item() if spread > 0 else math.nan
+
+
+def weat_effect_size(target_x, target_y, attribute_a, attribute_b) -> float:
+    """Caliskan et al. (2017): ``(mean_x s(x,A,B) - mean_y s(y,A,B)) / std_{w in X u Y} s(w,A,B)``, where
+    s(w,A,B) is :func:`association_scores` (mean cosine to A minus mean cosine to B). Arguments are
+    ``(n, H)``, ``(n, H)``, ``(M, H)``, ``(F, H)`` vectors; > 0: X is nearer A than Y is. NaN when every
+    s(w,A,B) is the same (no spread to measure the gap in)."""
+    return _effect_size(*_weat_word_scores(target_x, target_y, attribute_a, attribute_b))
+
+
+def weat_permutation_test(target_x, target_y, attribute_a, attribute_b, *, n_permutations: int = 10_000,
+                          max_exact: int = 100_000, seed: int = DEFAULT_SEED) -> WeatResult:
+    """WEAT (Caliskan et al., 2017) with its permutation test. Statistic ``s(X,Y,A,B) = sum_x s(x,A,B) -
+    sum_y s(y,A,B)``; p-value: the share of equal-size re-splits ``(X_i, Y_i)`` of X u Y whose statistic is
+    at least the observed one (one-sided, "X nearer A than Y"; up to float rounding). All ``C(2n, n)``
+    re-splits are enumerated when there are at most ``max_exact`` (the observed split among them, so
+    p >= 1/C(2n, n)); otherwise ``n_permutations`` random ones are drawn from ``seed`` (the caller's RNG
+    untouched) and ``p = (1 + hits) / (1 + n_permutations)``. ``max_exact=0`` always samples. Arguments as
+    :func:`weat_effect_size`; ``target_x`` and ``target_y`` must have the same size n."""
+    check_positive(n_permutations=n_permutations)
+    if not is_int(max_exact) or max_exact < 0:
+        raise ValueError(f"max_exact must be an int >= 0, got {max_exact!r}")
+    if not is_int(seed):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    scores, n = _weat_word_scores(target_x, target_y, attribute_a, attribute_b)  # (2n,)
+    total = scores.sum()
+    observed = 2 * scores[:n].sum() - total            # sum over X minus sum over Y = 2 sum_X - sum_(X u Y)
+    at_least = observed - 1e-12 * (1 + scores.abs().sum())   # a tie with the observed split counts as a hit
+    n_splits = math.comb(2 * n, n)
+    if n_splits <= max_exact:
+        sides = torch.tensor(list(itertools.combinations(range(2 * n), n)))                  # (C(2n, n), n)
+        hits = int((2 * scores[sides].sum(1) - total >= at_least).sum())
+        p_value, counted, exact = hits / n_splits, n_splits, True
+    else:
+        generator, hits = torch.Generator().manual_seed(int(seed)), 0
+        for start in range(0, n_permutations, 1024):
+            batch = min(1024, n_permutations - start)
+            sides = torch.rand(batch, 2 * n, generator=generator).argsort(1)[:, :n]   # (batch, n) random X_i
+            hits += int((2 * scores[sides].sum(1) - total >= at_least).sum())
+        p_value, counted, exact = (1 + hits) / (1 + n_permutations), n_permutations, False
+    return WeatResult(observed.item(), _effect_size(scores, n), p_value, counted, exact)

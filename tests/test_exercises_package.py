@@ -16,7 +16,7 @@ PACKAGE = Path(exercises.__file__).parent
 
 def test_one_small_module_per_lesson():
     names = sorted(p.stem for p in PACKAGE.glob("*.py"))
-    assert names == ["__init__", "_checking", *(f"lesson{n:02d}" for n in range(1, 12))]
+    assert names == ["__init__", "_checking", *(f"lesson{n:02d}" for n in range(1, 13))]
     for path in PACKAGE.glob("*.py"):
         assert len(path.read_text(encoding="utf-8").splitlines()) <= 300, path.name
 
@@ -24,7 +24,7 @@ def test_one_small_module_per_lesson():
 def test_every_checker_is_reexported():
     import importlib
 
-    for n in range(1, 12):
+    for n in range(1, 13):
         module = importlib.import_module(f"fmteach.exercises.lesson{n:02d}")
         for name in module.__all__:
             assert getattr(exercises, name) is getattr(module, name) and name in exercises.__all__
@@ -37,7 +37,7 @@ def test_importing_the_exercises_pulls_in_no_lesson_code():
     loaded = set(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split())
     assert loaded <= {"fmteach", "fmteach._checks", "fmteach.attention", "fmteach.masks", "fmteach.notebook",
                       "fmteach.profile", "fmteach.exercises", "fmteach.exercises._checking",
-                      *(f"fmteach.exercises.lesson{n:02d}" for n in range(1, 12))}, loaded
+                      *(f"fmteach.exercises.lesson{n:02d}" for n in range(1, 13))}, loaded
 
 
 def test_lessons_08_09_questions(capsys):

@@ -1,12 +1,14 @@
-"""Lesson 09's new measurements: nested releases, memorisation, the prior-normalised bias probe, compute."""
+"""Lesson 09's new measurements: nested releases, memorisation, the prior-normalised bias probe, WEAT's
+permutation test, compute."""
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
 from fmteach.bert import BertConfig, MiniBertForMaskedLM
-from fmteach.bias import fill_mask_gender_bias, prior_normalized_gender_bias
+from fmteach.bias import fill_mask_gender_bias, prior_normalized_gender_bias, weat_effect_size, weat_permutation_test
 from fmteach.challenges import BERT_BASE_PRETRAINING, training_flops
 from fmteach.leakage import extraction_rate, line_completion_windows, nested_blocks
 from fmteach.lm_data import CharTokenizer
@@ -125,3 +127,93 @@ def test_training_flops_and_plot_options():
     colors = {tuple(bar.get_facecolor()) for bar in ax.patches}
     assert len(colors) == 1 and ax.get_xlim() == (-3, 3)
     matplotlib.pyplot.close("all")
+
+
+def _weat_tiny():
+    """s(w, A, B) = mean cos to A - mean cos to B is 1, 0 for X and -1, 0 for Y (lengths vary: cosines, not dots)."""
+    x = torch.tensor([[3.0, 0.0], [2.0, 2.0]])
+    y = torch.tensor([[0.0, 0.5], [1.0, 1.0]])
+    a, b = torch.tensor([[1.0, 0.0], [2.0, 0.0]]), torch.tensor([[0.0, 5.0]])
+    return x, y, a, b
+
+
+def test_weat_statistic_effect_size_and_exact_p_by_hand():
+    x, y, a, b = _weat_tiny()
+    result = weat_permutation_test(x, y, a, b)
+    assert math.isclose(result.statistic, (1 + 0) - (-1 + 0), abs_tol=1e-12)
+    # mean_x - mean_y = 0.5 - (-0.5) = 1; sample std of (1, 0, -1, 0) = sqrt(2/3)
+    assert math.isclose(result.effect_size, 1 / math.sqrt(2 / 3), rel_tol=1e-12)
+    assert math.isclose(weat_effect_size(x, y, a, b), result.effect_size, rel_tol=1e-15)
+    # the 6 splits of scores (1, 0, -1, 0) give 2, 0, 2, -2, 0, -2: two reach the observed 2 (the zeros swap)
+    assert result.exact and result.n_permutations == 6 and math.isclose(result.p_value, 2 / 6)
+    swapped = weat_permutation_test(y, x, a, b)        # one-sided: Y nearer A is the opposite claim
+    assert swapped.statistic == pytest.approx(-2) and swapped.effect_size < 0 and swapped.p_value == 1.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.p_value = 0.0
+
+
+def _planted(n, dim=16, seed=0):
+    """X near the A direction and Y near the B direction, with noise: a planted association."""
+    gen = torch.Generator().manual_seed(seed)
+    a_dir, b_dir = torch.eye(dim)[0], torch.eye(dim)[1]
+    x, y = a_dir + 0.1 * torch.randn(n, dim, generator=gen), b_dir + 0.1 * torch.randn(n, dim, generator=gen)
+    return x, y, a_dir + 0.1 * torch.randn(5, dim, generator=gen), b_dir + 0.1 * torch.randn(6, dim, generator=gen)
+
+
+def test_weat_exact_p_value_planted_and_null():
+    x, y, a, b = _planted(4)
+    planted = weat_permutation_test(x, y, a, b)
+    assert planted.exact and planted.n_permutations == math.comb(8, 4) == 70
+    assert planted.p_value == 1 / 70                   # the minimum: only the observed split is as extreme
+    assert planted.effect_size > 1.5
+    # no association: X and Y are the same vectors, so s(X, Y) = 0 sits in the middle of its re-splits
+    same = weat_permutation_test(x, x.clone(), a, b)
+    assert abs(same.statistic) < 1e-12 and abs(same.effect_size) < 1e-12 and same.p_value > 0.3
+
+
+def test_weat_sampled_p_value_matches_exact():
+    gen = torch.Generator().manual_seed(3)
+    a, b = torch.randn(4, 6, generator=gen), torch.randn(4, 6, generator=gen)
+    x = torch.randn(5, 6, generator=gen) + 0.1 * a.mean(0)
+    y = torch.randn(5, 6, generator=gen) + 0.1 * b.mean(0)
+    exact = weat_permutation_test(x, y, a, b)
+    sampled = weat_permutation_test(x, y, a, b, n_permutations=20_000, max_exact=0)
+    assert exact.exact and exact.n_permutations == 252 and not sampled.exact and sampled.n_permutations == 20_000
+    assert 0.02 < exact.p_value < 0.98                 # a case where the sampling has something to estimate
+    assert abs(sampled.p_value - exact.p_value) < 0.015   # about 5 standard errors of the sampled estimate
+    assert sampled.statistic == exact.statistic and sampled.effect_size == exact.effect_size
+    assert weat_permutation_test(x, y, a, b, max_exact=252).exact and not weat_permutation_test(x, y, a, b, max_exact=251).exact
+
+
+def test_weat_sampling_is_seeded_and_leaves_the_callers_rng_alone():
+    x, y, a, b = _planted(10)                          # C(20, 10) = 184,756 splits: sampled by default
+    state = torch.get_rng_state()
+    first = weat_permutation_test(x, y, a, b, n_permutations=2_000, seed=7)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert not first.exact and first.n_permutations == 2_000
+    assert first.p_value <= 3 / 2_001                   # the +1 correction: never 0, at least 1 / (n + 1)
+    assert first == weat_permutation_test(x, y, a, b, n_permutations=2_000, seed=7)
+    gen = torch.Generator().manual_seed(5)
+    a, b = torch.randn(4, 6, generator=gen), torch.randn(4, 6, generator=gen)
+    x, y = torch.randn(5, 6, generator=gen), torch.randn(5, 6, generator=gen)   # no planted association
+    p = {seed: weat_permutation_test(x, y, a, b, n_permutations=500, max_exact=0, seed=seed).p_value for seed in (0, 0, 1)}
+    assert len(p) == 2 and p[0] != p[1]                # same seed, same p; another seed, another sample
+    assert all(math.isclose(v * 501, round(v * 501)) and v >= 1 / 501 for v in p.values())   # (1 + hits) / 501
+
+
+def test_weat_bad_input_names_the_argument():
+    x, y, a, b = _weat_tiny()
+    with pytest.raises(ValueError, match=r"target_x has 2 vectors and target_y 1: .* same number"):
+        weat_permutation_test(x, y[:1], a, b)
+    with pytest.raises(ValueError, match=r"attribute_b must be a non-empty \(N, H\) tensor of vectors, got shape \(0, 2\)"):
+        weat_permutation_test(x, y, a, torch.zeros(0, 2))
+    with pytest.raises(ValueError, match=r"target_y must be a non-empty .* got shape \(2,\)"):
+        weat_effect_size(x, y[0], a, b)
+    with pytest.raises(ValueError, match=r"same size H, got target_x \(2, 2\), target_y \(2, 2\), attribute_a \(2, 3\)"):
+        weat_permutation_test(x, y, torch.ones(2, 3), b)
+    with pytest.raises(ValueError, match="n_permutations must be a positive int, got 0"):
+        weat_permutation_test(x, y, a, b, n_permutations=0)
+    with pytest.raises(ValueError, match="max_exact must be an int >= 0, got -1"):
+        weat_permutation_test(x, y, a, b, max_exact=-1)
+    with pytest.raises(TypeError, match="seed must be an int, got float"):
+        weat_permutation_test(x, y, a, b, seed=0.5)

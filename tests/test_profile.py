@@ -30,13 +30,13 @@ def test_one_seed_default_everywhere():
     import inspect
 
     from fmteach import fewshot, finetune, leakage, mlm, notebook
-    from fmteach.applications import nsp, qa, seq2seq, tagging, training, vit
+    from fmteach.applications import clip, lora, nsp, qa, seq2seq, tagging, training, vit
     from fmteach.train_config import TrainConfig
 
     assert TrainConfig().seed == profile.DEFAULT_SEED
     defaults = {}
     submodules = [getattr(finetune, name) for name in ("models", "loop", "evaluate", "data") if hasattr(finetune, name)]
-    for module in (notebook, leakage, mlm, fewshot, finetune, *submodules, training, nsp, qa, seq2seq, tagging, vit):
+    for module in (notebook, leakage, mlm, fewshot, finetune, *submodules, training, nsp, qa, seq2seq, tagging, vit, lora, clip):
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             seed = inspect.signature(fn).parameters.get("seed")
             if seed is not None and seed.default is not inspect.Parameter.empty:

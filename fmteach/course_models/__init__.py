@@ -54,8 +54,8 @@ COURSE_MODELS: dict[str, _Spec] = {
         f"--metrics-jsonl {RUN_ROOT}/minigpt-shakespeare.jsonl"),
     "minibert-shakespeare": _Spec(
         "minibert", "tokenizer.json",
-        f"OMP_NUM_THREADS=1 python -m fmteach.pretrain_mlm --profile cpu --max-steps 4000 "
-        f"--checkpoint-interval 500 --out {RUN_ROOT}/minibert-shakespeare --no-progress"),
+        f"python -m fmteach.pretrain_mlm --recipe course --out {RUN_ROOT}/minibert-shakespeare --no-progress "
+        f"--metrics-jsonl {RUN_ROOT}/minibert-shakespeare.jsonl"),
 }
 
 

@@ -149,23 +149,39 @@ def remeasure(name: str) -> dict:
     return manifest
 
 
+CURVE_MLM_KEYS = ("mlm_loss", "accuracy_at_mask", "top5_at_mask", "perplexity")  # kept when the run records them
+
+
 def _write_curve(jsonl: Path, path: Path) -> None:
     """The evaluations of a ``--metrics-jsonl`` file, with their wall-clock seconds, as ``curve.json``."""
-    evals, offset, last = [], 0.0, 0.0
+    evals, offset, last, commands_seconds = [], 0.0, 0.0, []
     for line in jsonl.read_text().splitlines():
         record = json.loads(line) if line.strip() else {}
         if record.get("event") == "start":  # a resumed command: its clock starts again at 0
             offset = last
         elif record.get("event") == "eval":
-            last = offset + record["seconds"]
-            evals.append({**{k: record[k] for k in ("step", "train_loss", "val_loss")}, "seconds": round(last, 1)})
+            if evals and record["step"] <= evals[-1]["step"]:  # a resumed command evaluating its first step again
+                continue
+            kept = {k: record[k] for k in ("step", "train_loss", "val_loss", *CURVE_MLM_KEYS) if k in record}
+            if "seconds" in record:  # older mini-BERT runs recorded no clock at their evaluations
+                last = offset + record["seconds"]
+                kept["seconds"] = round(last, 1)
+            evals.append(kept)
+        elif record.get("event") == "final" and record.get("seconds") is not None:
+            commands_seconds.append(record["seconds"])
     if not evals:
         raise ValueError(f"{jsonl} holds no evaluation records")
-    path.write_text(json.dumps({"about": "held-out and training loss at every evaluation of the training run; "
-                                         "seconds of wall-clock time since training started, summed over resumed "
-                                         "commands (the time between a command's last evaluation and its stop "
-                                         "is not counted)",
-                                "evals": evals}, indent=0) + "\n")
+    timed = all("seconds" in e for e in evals)
+    about = ("held-out and training loss at every evaluation of the training run (a mini-BERT's also its "
+             "held-out MLM loss and accuracy at [MASK]); ")
+    about += ("seconds of wall-clock time since training started, summed over resumed commands (the time "
+              "between a command's last evaluation and its stop is not counted)" if timed else
+              "the run recorded no clock at its evaluations: train_seconds is the sum of its commands' "
+              "training times")
+    curve = {"about": about, "evals": evals}
+    if not timed:
+        curve["train_seconds"] = round(sum(commands_seconds), 1) if commands_seconds else None
+    path.write_text(json.dumps(curve, indent=0) + "\n")
 
 
 def export(name: str, run: str | Path, trained_at_commit: str | None = None, *, metrics_jsonl: str | Path | None = None,
@@ -185,7 +201,8 @@ def export(name: str, run: str | Path, trained_at_commit: str | None = None, *, 
         _write_curve(Path(metrics_jsonl), folder / CURVE)
         # the run's history.json knows only its last command; the curve sums every resumed command
         facts = {k: v for k, v in facts.items() if k != "wall_seconds"}
-        facts["train_seconds"] = json.loads((folder / CURVE).read_text())["evals"][-1]["seconds"]
+        curve = json.loads((folder / CURVE).read_text())
+        facts["train_seconds"] = curve["evals"][-1]["seconds"] if "seconds" in curve["evals"][-1] else curve["train_seconds"]
         files.append(CURVE)
     files = sorted(files)
     changed = _git("status", "--porcelain", "--", "fmteach")

@@ -12,7 +12,7 @@ while your function runs.
   measures it; ``check_measured_prediction`` compares a prediction with a measured value (10-11);
 * ``solution("01.2")`` shows a reference solution, on request.
 
-Layout: :mod:`._checking` (what every checker shares), then ``lesson01`` … ``lesson11``. A lesson
+Layout: :mod:`._checking` (what every checker shares), then ``lesson01`` … ``lesson12``. A lesson
 module imports its lesson's heavier code (models, fine-tuning, applications) inside the checker
 that needs it, so that importing this package costs lesson 01 nothing it does not use.
 """
@@ -29,6 +29,7 @@ from .lesson08 import check_chance_baselines, check_cloze_calibration, check_pro
 from .lesson09 import check_association, check_count_normalized_duplicates, check_early_stopping
 from .lesson10 import check_align_labels, check_best_span
 from .lesson11 import check_cross_attention, check_patchify
+from .lesson12 import check_lora_linear
 
 __all__ = [
     "solution", "check_prediction", "check_measured_prediction",
@@ -52,4 +53,6 @@ __all__ = [
     "check_count_normalized_duplicates", "check_association", "check_early_stopping",
     # lessons 10 and 11
     "check_align_labels", "check_best_span", "check_cross_attention", "check_patchify",
+    # lesson 12
+    "check_lora_linear",
 ]

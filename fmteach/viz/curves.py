@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["plot_accuracy_curves", "plot_lm_losses", "plot_mlm_curves", "plot_occupation_scores",
-           "plot_runs_by_step_and_time"]
+__all__ = ["plateau_exit_step", "plot_accuracy_curves", "plot_lm_losses", "plot_mlm_curves", "plot_occupation_scores",
+           "plot_plateau_exit", "plot_runs_by_step_and_time"]
 
 
 def plot_lm_losses(result, path: str | Path | None = None, baseline: float | None = None,
@@ -92,6 +92,51 @@ def plot_mlm_curves(history: list[dict], path=None, *, baseline: float | None = 
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=110)
+    return fig
+
+
+def plateau_exit_step(evals: list[dict], baseline: float, margin: float = 0.02) -> int | None:
+    """The first evaluated step whose accuracy at ``[MASK]`` beats the most-frequent-token
+    ``baseline`` by more than ``margin`` and stays above it at every later evaluation; ``None`` if
+    the run never leaves the unigram plateau."""
+    if not evals or "accuracy_at_mask" not in evals[0]:
+        raise ValueError("evals must be a list of evaluations with 'step' and 'accuracy_at_mask' (an MLM run's curve)")
+    for i, e in enumerate(evals):
+        if all(later["accuracy_at_mask"] > baseline + margin for later in evals[i:]):
+            return e["step"]
+    return None
+
+
+def plot_plateau_exit(evals: list[dict], *, baseline: float, others: dict[str, float] | None = None,
+                      margin: float = 0.02):
+    """An MLM run's held-out loss and accuracy at ``[MASK]`` (top 1, top 5) against steps, the
+    most-frequent-token ``baseline`` drawn, the unigram plateau shaded up to
+    :func:`plateau_exit_step`; ``others`` (name -> final accuracy at ``[MASK]``) are drawn as dotted
+    lines for comparison."""
+    import matplotlib.pyplot as plt
+
+    exit_step = plateau_exit_step(evals, baseline, margin)
+    steps = [e["step"] for e in evals]
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12, 3.8))
+    loss_ax.plot(steps, [e["mlm_loss"] for e in evals], "s-", ms=3, label="held-out plays (at selected positions)")
+    if all("train_loss" in e for e in evals):
+        loss_ax.plot(steps, [e["train_loss"] for e in evals], "-", color="C7", lw=1, label="training batch")
+    loss_ax.set(xlabel="step", ylabel="cross-entropy", title="MLM loss", ylim=(None, min(9.5, max(
+        e["mlm_loss"] for e in evals[1:]) + 0.5) if len(evals) > 1 else None))
+    acc_ax.plot(steps, [e["accuracy_at_mask"] for e in evals], "s-", ms=3, color="C2", label="top 1 at [MASK]")
+    if all("top5_at_mask" in e for e in evals):
+        acc_ax.plot(steps, [e["top5_at_mask"] for e in evals], "^-", ms=3, color="C2", alpha=0.45,
+                    label="top 5 at [MASK]")
+    acc_ax.axhline(baseline, ls="--", color="k", lw=1, label=f"always the most frequent token ({baseline:.3f})")
+    for (name, value), color in zip((others or {}).items(), ("C3", "C4", "C5")):
+        acc_ax.axhline(value, ls=":", color=color, lw=1.5, label=f"{name} ({value:.3f})")
+    acc_ax.set(xlabel="step", ylabel="accuracy (held-out plays)", title="accuracy at [MASK]", ylim=(0, None))
+    for ax in (loss_ax, acc_ax):
+        if exit_step is not None:
+            ax.axvspan(steps[0], exit_step, color="0.85", zorder=0,
+                       label="unigram plateau" if ax is acc_ax else None)
+        ax.legend(fontsize=8, loc="center right" if ax is acc_ax else "upper right")
+    fig.tight_layout()
     return fig
 
 

