@@ -22,7 +22,6 @@ __all__ = [
     "unigram_baseline_loss",
     "CharData",
     "load_shakespeare_chars",
-    "thou_or_you",
 ]
 
 # Four plays (about 9% of the characters), one from each large genre, so that validation is
@@ -169,35 +168,3 @@ def load_shakespeare_chars(val_plays: Sequence[str] = DEFAULT_VAL_PLAYS) -> Char
     train = torch.tensor(tokenizer.encode(train_text), dtype=torch.long)
     val = torch.tensor(tokenizer.encode(val_text), dtype=torch.long)
     return CharData(tokenizer, train, val, val_plays)
-
-
-THOU_YOU = ("thou", "you")
-
-
-def thou_or_you(plays: Sequence[str] = DEFAULT_VAL_PLAYS, *, min_chars: int = 10):
-    """Shakespeare's T-V distinction as a labelled task with no annotator: every line of ``plays``
-    that begins with *thou* (familiar or contemptuous) or *you* (formal), the pronoun removed.
-
-    Returns a :class:`~fmteach.text_datasets.TextSplit`: ``texts`` the rest of each line (at least
-    ``min_chars`` characters), ``labels`` 0 for *thou*, 1 for *you*. A cloze prompt puts the blank
-    back: ``"[MASK] {text}"``. The default plays are the ones every course model holds out."""
-    import re
-
-    from .assets import load_shakespeare
-    from .text_datasets import TextSplit
-
-    plays = (plays,) if isinstance(plays, str) else tuple(plays)
-    corpus = load_shakespeare()
-    unknown = [p for p in plays if p not in corpus.plays]
-    if not plays or unknown:
-        raise ValueError(f"plays must be names of the 38 plays (e.g. {DEFAULT_VAL_PLAYS[0]!r}), got {list(plays)!r}")
-    check_positive(min_chars=min_chars)
-    pattern = re.compile(rf"^({'|'.join(THOU_YOU)})\s+(\S.{{{min_chars - 1},}})$", re.IGNORECASE)
-    texts, labels = [], []
-    for play in plays:
-        for line in corpus.plays[play].splitlines():
-            match = pattern.match(line.strip())
-            if match:
-                texts.append(match.group(2))
-                labels.append(THOU_YOU.index(match.group(1).lower()))
-    return TextSplit(texts, labels)

@@ -53,7 +53,7 @@ def test_minibert_heldout_accuracy(minibert):
     from fmteach.mlm import MLMData, mlm_metrics
     from fmteach.pretrain_mlm import MLMRecipe
 
-    recipe = MLMRecipe.from_profile("cpu")
+    recipe = MLMRecipe.course()
     data = MLMData.from_shakespeare(minibert.tokenizer, seq_len=recipe.seq_len)
     batches = data.validation_batches(n_rows=recipe.val_rows)
     measured = mlm_metrics(minibert.model, batches, mask_token_id=minibert.tokenizer.mask_token_id)
@@ -64,6 +64,26 @@ def test_minibert_heldout_accuracy(minibert):
     assert abs(baseline - metrics["most_frequent_token_accuracy_at_mask"]) < 1e-4
     # the copies inflate the mixed figure: what the model keeps unchanged it mostly repeats
     assert measured["accuracy_unchanged"] > measured["accuracy_all_selected"] > measured["accuracy_at_mask"]
+    assert measured["accuracy_at_mask"] >= 0.30 > 4 * baseline  # the course model's target, far off the plateau
+
+
+def test_minibert_fills_the_rule_drawn_blanks(minibert):
+    from fmteach.mlm_probes import cloze_probes, probe_predictions, top_k_hit_rate
+
+    probes = cloze_probes(minibert.tokenizer, n=32)  # drawn by a rule fixed before any model was scored
+    assert top_k_hit_rate(probes, probe_predictions(minibert.model, minibert.tokenizer, probes)) >= 0.5
+
+
+def test_minibert_curve_leaves_the_unigram_plateau(minibert):
+    from fmteach.course_models import course_curve
+    from fmteach.viz import plateau_exit_step
+
+    evals, metrics = course_curve("minibert-shakespeare")["evals"], minibert.manifest["metrics"]
+    assert [e["step"] for e in evals] == sorted({e["step"] for e in evals}) and evals[-1]["step"] == metrics["steps"]
+    assert abs(evals[-1]["accuracy_at_mask"] - metrics["heldout_accuracy_at_mask"]) < 0.01  # it ends where the model does
+    exit_step = plateau_exit_step(evals, metrics["most_frequent_token_accuracy_at_mask"])
+    assert exit_step is not None and 1000 < exit_step < evals[-1]["step"]
+    assert minibert.model.config.layer_norm_placement == "pre"
 
 
 def test_minibert_tokenizer_is_the_course_vocabulary(minibert):

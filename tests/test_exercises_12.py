@@ -1,6 +1,14 @@
 """The exercise checker of lesson 12 (write the LoRA layer): the reference solution and the package's
 LoRALinear pass; a layer without the scaling, with B non-zero at the start, with an unfrozen base, a
-wrong merge or a hidden peft is refused with a message that names the mistake."""
+wrong merge or a hidden peft is refused with a message that names the mistake. The predictions 12.p1
+and 12.p2, and the MiniLM sizes their answers rest on."""
+
+import copy
+import io
+import json
+import re
+import warnings
+from pathlib import Path
 
 import peft
 import pytest
@@ -184,3 +192,58 @@ def test_the_checker_leaves_the_callers_rng_alone(capsys):
     state = torch.get_rng_state()
     exercises.check_lora_linear(Solution)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+# ---------------------------------------------------------------------------------------------- predictions
+
+def test_the_lesson_12_predictions_are_registered_with_their_answers(capsys):
+    exercises.check_prediction("12.p1", ...)
+    exercises.check_prediction("12.p2", ...)
+    out = capsys.readouterr().out
+    assert "⏳ prediction 12.p1: not answered yet. MiniLM fine-tuned for one task with LoRA" in out
+    assert "⏳ prediction 12.p2: not answered yet. Dynamic int8 quantisation" in out
+    exercises.check_prediction("12.p1", "C")
+    exercises.check_prediction("12.p2", "b")
+    out = capsys.readouterr().out
+    assert "✅ prediction 12.p1: c) about a three-hundredth" in out and "✅ prediction 12.p2: b) about two thirds" in out
+    with pytest.raises(AssertionError, match="prediction 12.p2: not 'a'"):
+        exercises.check_prediction("12.p2", "a")
+
+
+def saved_bytes(state_dict) -> int:
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    return buffer.getbuffer().nbytes
+
+
+def test_the_answers_hold_on_minilm():
+    """12.p1: a LoRA r=8 adapter (query, value) + head is about 1/300 of MiniLM on disk (not 1/30, not 1/3);
+    12.p2: dynamic int8 leaves the embedding table in float32, so the file keeps about two thirds of its size."""
+    from fmteach.finetune import load_for_classification
+
+    _, model = load_for_classification("minilm", ["negative", "positive"], seed=0)
+    full = saved_bytes(model.state_dict())
+    adapted = lora.apply_lora(copy.deepcopy(model), 8, 16.0, ("query", "value"), trainable="classifier")
+    adapter = lora.trainable_state_dict(adapted)
+    assert sum(t.numel() for t in adapter.values()) == 2 * 6 * 8 * (384 + 384) + 384 * 2 + 2
+    assert 250 < full / saved_bytes(adapter) < 350
+    with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao; it still works
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        int8 = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
+    assert 0.6 < saved_bytes(int8.state_dict()) / full < 0.72
+    embeddings = sum(p.numel() for p in model.bert.embeddings.parameters())
+    assert model.bert.embeddings.word_embeddings.weight.shape == (30522, 384)
+    assert 0.5 < embeddings / sum(p.numel() for p in model.parameters()) < 0.55
+
+
+def test_the_ids_lesson_12_names_exist_and_its_solution_cell_is_the_registered_one():
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "12_adapt_deploy_multimodal.ipynb"
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    text = "".join("".join(cell["source"]) for cell in cells)
+    named = set(re.findall(r'(?:solution|check_prediction)\("(\d\d\.p?\d)"', text))
+    assert {"12.1", "12.p1", "12.p2"} <= named
+    for exercise_id in named:
+        assert exercise_id in exercises._checking._PREDICTIONS or exercises.solution(exercise_id)
+    solutions = ["".join(cell["source"]) for cell in cells if "solution" in cell["metadata"].get("tags", [])]
+    assert len(solutions) == 1 and solutions[0].startswith(exercises.solution("12.1").rstrip("\n"))

@@ -203,3 +203,18 @@ def test_embedding_cache_is_keyed_by_tokenizer_and_weights(tiny_encoder, tmp_pat
         next(model.parameters()).add_(0.5)  # other weights: another key again
     embed(model, tok, texts, cache=True)
     assert len(list(tmp_path.glob("embeddings-*.pt"))) == 3
+
+
+def test_thou_or_you_is_a_balanced_task_from_held_out_plays():
+    from fmteach.fewshot import thou_or_you
+
+    data = thou_or_you()
+    assert len(data) == 170 and sorted(set(data.labels)) == [0, 1]
+    assert 0.4 < sum(data.labels) / len(data) < 0.6                      # about as many "you" as "thou"
+    assert data.texts[1] == "shalt get kings, though thou be none:" and data.labels[1] == 0  # Macbeth, 1.3
+    assert all(not t.lower().startswith(("thou ", "you ")) and len(t) >= 10 for t in data.texts)
+    assert len(thou_or_you(["macbeth"])) < len(data)
+    with pytest.raises(ValueError, match="plays must be names of the 38 plays"):
+        thou_or_you(["hamlet-2"])
+    with pytest.raises(ValueError, match="min_chars must be a positive int, got 0"):
+        thou_or_you(min_chars=0)

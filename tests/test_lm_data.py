@@ -97,18 +97,3 @@ def test_char_data_batch_fn():
     with pytest.raises(ValueError, match="split='test'"):
         get("test", 3)
     assert data.unigram_baseline() == pytest.approx(math.log(4), abs=0.01)
-
-
-def test_thou_or_you_is_a_balanced_task_from_held_out_plays():
-    from fmteach.lm_data import thou_or_you
-
-    data = thou_or_you()
-    assert len(data) == 170 and sorted(set(data.labels)) == [0, 1]
-    assert 0.4 < sum(data.labels) / len(data) < 0.6                      # about as many "you" as "thou"
-    assert data.texts[1] == "shalt get kings, though thou be none:" and data.labels[1] == 0  # Macbeth, 1.3
-    assert all(not t.lower().startswith(("thou ", "you ")) and len(t) >= 10 for t in data.texts)
-    assert len(thou_or_you(["macbeth"])) < len(data)
-    with pytest.raises(ValueError, match="plays must be names of the 38 plays"):
-        thou_or_you(["hamlet-2"])
-    with pytest.raises(ValueError, match="min_chars must be a positive int, got 0"):
-        thou_or_you(min_chars=0)

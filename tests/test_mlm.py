@@ -170,7 +170,8 @@ def test_pretraining_text_holds_no_evaluation_example():
     lessons evaluate on (the thou/you cloze of lesson 08, the probes, the MLM validation windows),
     and no validation or test text of a labelled set the course fine-tunes or prompts on (lesson 09's
     leakage, avoided). A test, so that adding text to the pretraining corpus cannot leak silently."""
-    from fmteach.lm_data import DEFAULT_VAL_PLAYS, thou_or_you
+    from fmteach.fewshot import thou_or_you
+    from fmteach.lm_data import DEFAULT_VAL_PLAYS
     from fmteach.mlm import _training_lines
     from fmteach.text_datasets import load_text_classification
 

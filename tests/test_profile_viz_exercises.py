@@ -43,7 +43,10 @@ def test_plot_attention_and_grid():
     assert [t.get_text() for t in ax.get_yticklabels()] == tokens
     assert len(ax.texts) == 9  # small matrices are annotated
     fig = viz.plot_attention_grid(w, tokens)  # (layers=2, heads=3, T, S)
-    assert len(fig.axes) == 6
+    assert len(fig.axes) == 6 and fig.get_supxlabel() == ""  # no shared labels, no colour bar unless asked
+    fig = viz.plot_attention_grid(w, tokens, axis_labels=True, colorbar=True)
+    assert len(fig.axes) == 7 and fig.axes[-1].get_ylabel() == "attention weight"  # six panels and the bar
+    assert (fig.get_supxlabel(), fig.get_supylabel()) == ("key (attended to)", "query (attending)")
     with pytest.raises(ValueError, match=r"4 query tokens given for a matrix with 3 query"):
         viz.plot_attention(w[0, 0], tokens + ["x"])
     with pytest.raises(ValueError, match=r"expected \(queries, keys\)"):

@@ -1,5 +1,6 @@
-"""Lesson 12, adapting a foundation model cheaply: write the LoRA layer (12.1), without ``peft``.
-(The lesson's "predict, then run" questions are measured: :func:`~._checking.check_measured_prediction`.)"""
+"""Lesson 12, adapting a foundation model cheaply: write the LoRA layer (12.1), without ``peft``; the
+predictions 12.p1 (what one task's LoRA adapter weighs on disk) and 12.p2 (what int8 quantisation saves on
+MiniLM). The lesson's question about prompt wording is measured: :func:`~._checking.check_measured_prediction`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Callable
 import torch
 
 from ..profile import seeded
-from ._checking import _add_solution, _call, _close, _exercise, _NotAttempted
+from ._checking import _add_prediction, _add_solution, _call, _close, _exercise, _NotAttempted
 
 __all__ = ["check_lora_linear"]
 
@@ -182,3 +183,28 @@ _add_solution("12.1", '''class MyLoRALinear(nn.Module):
             merged.bias.copy_(self.base.bias)
         return merged
 ''')
+
+
+_add_prediction(
+    "12.p1",
+    "MiniLM fine-tuned for one task with LoRA (r = 8 on the query and value layers of all 6 blocks) plus its new "
+    "classifier head: saved to disk, how big is what the task adds, compared with saving the whole fine-tuned model?",
+    {"a": "about a third: attention is a large part of the model", "b": "about a thirtieth",
+     "c": "about a three-hundredth"},
+    "c",
+    "a wrapped 384 x 384 layer gains r (in + out) = 8 x 768 = 6,144 values against its 147,456 weights, and only "
+    "12 layers are wrapped: 73,728 adapter values and 770 in the head, 0.33 % of MiniLM's 22.7 M. The embeddings, "
+    "the feed-forward layers and the rest are the pretrained model's, stored once for every task.",
+)
+_add_prediction(
+    "12.p2",
+    "Dynamic int8 quantisation (torch.ao.quantization.quantize_dynamic on nn.Linear) stores each linear layer's "
+    "weights in 1 byte instead of 4. Saved to disk, the int8 MiniLM classifier is, compared with the float32 one, ...",
+    {"a": "about a quarter of the size", "b": "about two thirds of the size",
+     "c": "about the same size: only the activations change"},
+    "b",
+    "about half of MiniLM's 22.7 M parameters are its word-embedding table (30,522 x 384 = 11.7 M), and "
+    "quantize_dynamic with {nn.Linear} leaves embeddings in float32; only the linear layers' 10.8 M weights shrink "
+    "to a quarter. In a model whose weights are mostly linear layers (BERT-base: about a fifth embeddings, a 7 B "
+    "decoder: a few per cent) int8 comes much closer to a quarter.",
+)

@@ -21,14 +21,16 @@ from .zero_shot import (
     CLOZE_PROMPTS,
     DESCRIPTION_TEMPLATE,
     LABEL_DESCRIPTIONS,
+    THOU_YOU,
     cloze_scores,
     embed,
     label_embeddings,
     load_embedder,
     mean_pool,
     similarity_scores,
+    thou_or_you,
 )
 
 __all__ = ["CLOZE_PROMPTS", "DESCRIPTION_TEMPLATE", "LABEL_DESCRIPTIONS", "cloze_scores", "contrastive_pairs", "embed",
            "few_shot_curve", "finetune_few_shot", "label_embeddings", "linear_probe", "load_embedder", "mean_pool",
-           "mean_std", "sample_k_shot", "setfit_finetune", "similarity_scores"]
+           "mean_std", "sample_k_shot", "setfit_finetune", "similarity_scores", "THOU_YOU", "thou_or_you"]

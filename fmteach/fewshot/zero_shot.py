@@ -19,9 +19,10 @@ from .._checks import check_positive
 from .._io import CheckpointError, atomic_torch_save, eval_mode, torch_load
 from ..assets import cache_dir, pretrained_bert
 from ..finetune.data import check_texts, length_sorted_batches
+from ..lm_data import DEFAULT_VAL_PLAYS
 from ..progress import progress_bar
 
-__all__ = ["CLOZE_PROMPTS", "DESCRIPTION_TEMPLATE", "LABEL_DESCRIPTIONS", "cloze_scores", "embed", "label_embeddings",
+__all__ = ["CLOZE_PROMPTS", "THOU_YOU", "thou_or_you", "DESCRIPTION_TEMPLATE", "LABEL_DESCRIPTIONS", "cloze_scores", "embed", "label_embeddings",
            "load_embedder", "mean_pool", "similarity_scores"]
 
 # One description per label, in label order; each is turned into a sentence by DESCRIPTION_TEMPLATE.
@@ -57,7 +58,7 @@ DESCRIPTION_TEMPLATE = "This text is about {}."
 CLOZE_PROMPTS: dict[str, dict] = {
     "movie-reviews": {"template": "{text} It was [MASK].", "verbalizer": [["terrible", "bad"], ["great", "good"]]},
     "sms-spam": {"template": "{text} This message is [MASK].", "verbalizer": [["personal"], ["spam"]]},
-    # fmteach.lm_data.thou_or_you: the pronoun that began a line of Shakespeare, put back as the blank
+    # thou_or_you below: the pronoun that began a line of Shakespeare, put back as the blank
     "thou-or-you": {"template": "[MASK] {text}", "verbalizer": [["thou"], ["you"]]},
 }
 
@@ -252,3 +253,38 @@ def cloze_scores(mlm, tokenizer, texts: Sequence[str], *, template: str, verbali
         elif calibrate:
             scores = scores - score(["N/A"])
     return scores
+
+
+# ----------------------------------------------------------------------------------------------
+# A cloze task the course mini-BERT's pretraining teaches (lesson 08)
+
+THOU_YOU = ("thou", "you")
+
+
+def thou_or_you(plays: Sequence[str] = DEFAULT_VAL_PLAYS, *, min_chars: int = 10):
+    """Shakespeare's T-V distinction as a labelled task with no annotator: every line of ``plays``
+    that begins with *thou* (familiar or contemptuous) or *you* (formal), the pronoun removed.
+
+    Returns a :class:`~fmteach.text_datasets.TextSplit`: ``texts`` the rest of each line (at least
+    ``min_chars`` characters), ``labels`` 0 for *thou*, 1 for *you*. A cloze prompt puts the blank
+    back: ``"[MASK] {text}"``. The default plays are the ones every course model holds out."""
+    import re
+
+    from ..assets import load_shakespeare
+    from ..text_datasets import TextSplit
+
+    plays = (plays,) if isinstance(plays, str) else tuple(plays)
+    corpus = load_shakespeare()
+    unknown = [p for p in plays if p not in corpus.plays]
+    if not plays or unknown:
+        raise ValueError(f"plays must be names of the 38 plays (e.g. {DEFAULT_VAL_PLAYS[0]!r}), got {list(plays)!r}")
+    check_positive(min_chars=min_chars)
+    pattern = re.compile(rf"^({'|'.join(THOU_YOU)})\s+(\S.{{{min_chars - 1},}})$", re.IGNORECASE)
+    texts, labels = [], []
+    for play in plays:
+        for line in corpus.plays[play].splitlines():
+            match = pattern.match(line.strip())
+            if match:
+                texts.append(match.group(2))
+                labels.append(THOU_YOU.index(match.group(1).lower()))
+    return TextSplit(texts, labels)

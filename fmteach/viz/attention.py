@@ -77,10 +77,13 @@ def plot_attention_grid(
     cell_size: float = 2.2,
     cmap: str = "viridis",
     suptitle: str | None = None,
+    axis_labels: bool = False,
+    colorbar: bool = False,
 ):
     """A grid of heatmaps. ``weights`` is ``(heads, T, S)`` or ``(layers, heads, T, S)`` (a leading
     batch dim of 1 is dropped). Several layers: one row per layer. One layer: heads wrap after
-    ``ncols`` panels."""
+    ``ncols`` panels. ``axis_labels`` names the axes once for the whole grid (keys across, queries
+    down, as :func:`plot_attention` does); ``colorbar`` adds one colour bar (0 to 1) beside it."""
     w = torch.as_tensor(weights).detach().float().cpu()
     if w.dim() == 5 and w.shape[1] == 1:  # (layers, batch=1, heads, T, S)
         w = w[:, 0]
@@ -94,7 +97,8 @@ def plot_attention_grid(
     panels = [(layer, head) for layer in layers for head in heads]
     cols = len(heads) if len(layers) > 1 else min(ncols, len(heads))
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cell_size * cols, cell_size * rows), squeeze=False)
+    layout = "constrained" if axis_labels or colorbar else None  # room for the shared labels and the bar
+    fig, axes = plt.subplots(rows, cols, figsize=(cell_size * cols, cell_size * rows), squeeze=False, layout=layout)
     show_labels = tokens is not None and w.shape[-1] <= 16
     for index, ax in enumerate(axes.flat):
         ax.set_xticks([])
@@ -104,7 +108,7 @@ def plot_attention_grid(
             continue
         layer, head = panels[index]
         r, c = divmod(index, cols)
-        ax.imshow(w[layer, head].numpy(), cmap=cmap, vmin=0.0, vmax=1.0)
+        image = ax.imshow(w[layer, head].numpy(), cmap=cmap, vmin=0.0, vmax=1.0)
         ax.set_title(f"layer {layer} head {head}" if len(layers) == 1 else f"head {head}", fontsize=9)
         if len(layers) > 1 and c == 0:
             ax.set_ylabel(f"layer {layer}", fontsize=9)
@@ -114,7 +118,13 @@ def plot_attention_grid(
             ax.set_yticks(range(len(tokens)), tokens, fontsize=7)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
+    if axis_labels:
+        fig.supxlabel("key (attended to)", fontsize=10)
+        fig.supylabel("query (attending)", fontsize=10)
+    if colorbar:
+        fig.colorbar(image, ax=axes, shrink=0.5, label="attention weight")
+    if layout is None:
+        fig.tight_layout()
     return fig
 
 

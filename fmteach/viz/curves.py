@@ -18,18 +18,20 @@ __all__ = ["plateau_exit_step", "plot_accuracy_curves", "plot_lm_losses", "plot_
 
 def plot_lm_losses(result, path: str | Path | None = None, baseline: float | None = None,
                 title: str = "MiniGPT"):
-    """A language model's loss curves from a :class:`fmteach.train.TrainResult` 
+    """A language model's loss curves from a :class:`fmteach.train.TrainResult`
     (every step's training loss, evaluated train/val losses, the baseline); saved to ``path``.
 
-    Returns the matplotlib Figure (no pyplot, so no window and no global state)."""
+    The evaluations are markers joined by thin dotted lines: the loss between two evaluations was
+    not measured (the grey per-step line shows how it fell). Returns the matplotlib Figure (no
+    pyplot, so no window and no global state)."""
     from matplotlib.figure import Figure  # the object API needs no GUI backend (Agg by default)
 
     fig = Figure(figsize=(7, 4), dpi=120)
     ax = fig.subplots()
     ax.plot(range(len(result.step_losses)), result.step_losses, color="0.75", lw=0.8, label="training loss (per step)")
     steps = [h["step"] for h in result.history]
-    ax.plot(steps, [h["train_loss"] for h in result.history], "o-", label="train (evaluated)")
-    ax.plot(steps, [h["val_loss"] for h in result.history], "o-", label="validation (held-out plays)")
+    ax.plot(steps, [h["train_loss"] for h in result.history], "o:", lw=0.8, ms=7, label="train (evaluated)")
+    ax.plot(steps, [h["val_loss"] for h in result.history], "o:", lw=0.8, ms=4.5, label="validation (held-out plays)")  # smaller: both show where they meet
     if baseline is not None:
         ax.axhline(baseline, ls="--", color="k", lw=1, label=f"unigram baseline {baseline:.2f}")
     ax.set(xlabel="optimizer step", ylabel="cross-entropy (nats / char)", title=title)

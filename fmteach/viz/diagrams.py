@@ -189,6 +189,9 @@ COURSE_LESSONS: tuple[tuple[str, str, str, str, str], ...] = (
     ("11", "Translation and images", "in practice",
      "cross-attention, an encoder–decoder, a tiny ViT",
      "cross-attention equals PyTorch's; a ViT vs logistic regression on digits"),
+    ("12", "Adapt, deploy, multimodal", "in practice",
+     "LoRA from scratch; bf16 and int8 deployment; a tiny CLIP",
+     "LoRA equals peft's; what int8 saves on MiniLM; prompts classify digits"),
 )
 
 _PART_COLOURS = ("#cfe2f3", "#d9ead3", "#fce5cd", "#ead1dc", "#fff2cc", "#eeeeee")
