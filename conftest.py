@@ -33,9 +33,9 @@ if _level is not None:
 
 # The full tier (`python -m pytest`, what CI runs) runs everything; the quick tier
 # (`python -m pytest -m "not slow"`) leaves out what is marked slow: every notebook, the tests that
-# build and install the wheel, drive a browser or run the GPU dry run, and the unit tests that
+# build and install the wheel, drive a browser, run the GPU dry run or start notebook kernels, and the unit tests that
 # train for longer than a few seconds (marked one by one with @pytest.mark.slow).
-SLOW_FILES = {"test_wheel_install.py", "test_jupyterlab_browser.py", "test_gpu_check.py"}
+SLOW_FILES = {"test_wheel_install.py", "test_jupyterlab_browser.py", "test_gpu_check.py", "test_run_lesson.py"}
 
 
 def pytest_configure(config):

@@ -12,14 +12,13 @@ pool for several epoch budgets. The file records how, where and when it was meas
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _provenance import provenance  # benchmarks/_provenance.py, beside this script
 
 
 def main(argv=None) -> int:
@@ -39,7 +38,6 @@ def main(argv=None) -> int:
     os.environ["FMTEACH_PROFILE"] = args.profile
 
     import numpy as np
-    import torch
     from transformers import DataCollatorWithPadding
 
     from fmteach import fewshot
@@ -121,20 +119,10 @@ def main(argv=None) -> int:
                                "seconds": result.seconds})
         print("full", record["full"][-1], flush=True)
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    record["how"] = {
-        "command": "python benchmarks/lesson08.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "profile": args.profile, "pool_articles": len(pool), "test_articles": len(bbc.test),
-        "finetune_steps": 30, "finetune_learning_rate": 1e-4, "setfit_pairs": args.setfit_pairs,
-        "when_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
-        "where": f"{platform.machine()} {platform.system()}, {os.cpu_count()} logical CPUs, device {device.type}, "
-                 f"torch {torch.__version__} (machine shared with other jobs)", "torch_threads": torch.get_num_threads(),
-        "git_commit": commit, "total_seconds": time.perf_counter() - started,
-    }
+    record["how"] = provenance(__file__, argv, device=device, started=started, note="machine shared with other jobs",
+                               details={"profile": args.profile, "pool_articles": len(pool),
+                                        "test_articles": len(bbc.test), "finetune_steps": 30,
+                                        "finetune_learning_rate": 1e-4, "setfit_pairs": args.setfit_pairs})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {args.out}")

@@ -23,18 +23,16 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime
 import io
 import json
 import os
-import platform
-import shlex
 import statistics
-import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
+
+from _provenance import provenance  # benchmarks/_provenance.py, beside this script
 
 ALL_METHODS = ("linear probe", "BitFit", "LoRA r=1", "LoRA r=2", "LoRA r=4", "LoRA r=8", "LoRA r=16", "last layer",
                "last 2 layers", "full")
@@ -221,8 +219,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     os.environ["FMTEACH_PROFILE"] = args.profile
 
-    import torch
-
     from fmteach.assets import load_text_classification
     from fmteach.finetune import FinetuneRecipe
     from fmteach.profile import by_profile, get_device
@@ -243,21 +239,10 @@ def main(argv=None) -> int:
     if "clip" in args.parts:
         measure_clip(args, record)
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    n_test = recipe.n_eval or len(data.test)
-    record["how"] = {
-        "command": "python benchmarks/lesson12.py " + shlex.join(sys.argv[1:] if argv is None else argv),
+    record["how"] = provenance(__file__, argv, device=device, started=started, details={
         "profile": args.profile, "dataset": recipe.dataset, "steps": args.steps, "batch_size": recipe.batch_size,
-        "n_train": recipe.n_train or len(data.train), "n_test": n_test, "seeds": args.seeds,
-        "when_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
-        "where": f"{platform.machine()} {platform.system()}, {os.cpu_count()} logical CPUs, device {device.type}, "
-                 f"torch {torch.__version__}, {torch.get_num_threads()} torch threads",
-        "git_commit": commit, "total_seconds": time.perf_counter() - started,
-    }
+        "n_train": recipe.n_train or len(data.train), "n_test": recipe.n_eval or len(data.test), "seeds": args.seeds,
+    })
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {args.out}")

@@ -14,14 +14,12 @@ pretraining buys" prints it.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _provenance import provenance  # benchmarks/_provenance.py, beside this script
 
 
 def _one_run(start: str, seed: int, args, data, tokenizer, shipped) -> dict:
@@ -66,10 +64,10 @@ def main(argv=None) -> int:
         parser.error(f"--seeds needs at least 3 different seeds (mean and spread), got {args.seeds}")
 
     import numpy as np
-    import torch
 
     from fmteach.assets import load_text_classification
     from fmteach.course_models import course_model
+    from fmteach.profile import get_device  # the device finetune_loop trains on
 
     started = time.perf_counter()
     shipped = course_model("minibert-shakespeare")
@@ -84,22 +82,18 @@ def main(argv=None) -> int:
         rows = [r for r in runs if r["start"] == start]
         summary[start] = {f"{k}_{stat}": float(fn([r[k] for r in rows])) for k in ("test_accuracy", "test_loss")
                           for stat, fn in (("mean", np.mean), ("std", lambda v: np.std(v, ddof=1)))}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[1]).stdout.strip() or "unknown"
+    how = provenance(__file__, argv, device=get_device(), started=started, details={
+        "task": "movie-reviews", "n_train": args.n_train, "n_eval": args.n_eval or "all", "epochs": args.epochs,
+        "learning_rate": args.learning_rate, "batch_size": 32, "max_length": 64,
+    })
     majority = max(np.bincount(data.test.labels[: args.n_eval])) / len(data.test.labels[: args.n_eval])
     record = {
         "about": "Fine-tuning the course mini-BERT (pretrained with MLM on Shakespeare) and the same architecture "
                  "from random weights on movie-reviews, same recipe, several seeds: test accuracy and loss per run.",
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])]),
+        "command": how["command"],
         "runs": runs, "summary": summary, "majority_class_test_accuracy": float(majority),
         "course_model": {"name": "minibert-shakespeare", **shipped.manifest["metrics"]},
-        "how": {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])]),
-                "task": "movie-reviews", "n_train": args.n_train, "n_eval": args.n_eval or "all",
-                "epochs": args.epochs, "learning_rate": args.learning_rate, "batch_size": 32, "max_length": 64,
-                "when_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
-                "where": f"{platform.machine()} {platform.system()}, {os.cpu_count()} logical CPUs, device cpu, "
-                         f"torch {torch.__version__}, {torch.get_num_threads()} torch threads",
-                "git_commit": commit, "total_seconds": round(time.perf_counter() - started, 1)},
+        "how": how,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ._checks import check_positive, is_int
 from ._io import eval_mode
 from .assets import TextSplit
 from .profile import DEFAULT_SEED
@@ -89,8 +90,8 @@ def find_duplicates(train_texts: Sequence[str], test_texts: Sequence[str], *, th
     train_texts, test_texts = _texts(train_texts, "train_texts"), _texts(test_texts, "test_texts")
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold is a cosine similarity in (0, 1], got {threshold}")
-    if chunk_size < 1 or (max_chars is not None and max_chars < 1):
-        raise ValueError(f"chunk_size ({chunk_size}) and max_chars ({max_chars}) must be positive")
+    check_positive(chunk_size=chunk_size)
+    check_positive(max_chars=max_chars, allow_none=True)
     first_exact: dict[str, int] = {}
     first_normal: dict[str, int] = {}
     for i, text in enumerate(train_texts):
@@ -134,10 +135,10 @@ def naive_split(examples: Sequence[tuple[str, int]], seed: int,
         raise ValueError(f"fractions must be three positive numbers that sum to 1, got {fractions}")
     if len(examples) < 3:
         raise ValueError(f"need at least 3 examples to split, got {len(examples)}")
-    if not isinstance(seed, int) or isinstance(seed, bool):
+    if not is_int(seed):
         raise TypeError(f"seed must be an int, got {seed!r}")
     shuffled = list(examples)
-    random.Random(seed).shuffle(shuffled)
+    random.Random(int(seed)).shuffle(shuffled)
     n_train, n_val = round(len(shuffled) * fractions[0]), round(len(shuffled) * fractions[1])
     parts = shuffled[:n_train], shuffled[n_train:n_train + n_val], shuffled[n_train + n_val:]
     return tuple(TextSplit([t for t, _ in part], [int(y) for _, y in part]) for part in parts)
@@ -216,8 +217,7 @@ def line_completion_windows(text: str, n: int, *, prefix_chars: int = 48, suffix
     ``prefix_chars`` characters before it (the end of the previous lines) as the prompt."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
-    if n < 1 or prefix_chars < 1 or suffix_chars < 1:
-        raise ValueError(f"n ({n}), prefix_chars ({prefix_chars}) and suffix_chars ({suffix_chars}) must be positive")
+    check_positive(n=n, prefix_chars=prefix_chars, suffix_chars=suffix_chars)
     starts = [m.start() for m in re.finditer(r"(?m)^\S[^\n]*", text)
               if m.start() >= prefix_chars and m.end() - m.start() >= suffix_chars]   # lines long enough
     if len(starts) < n:

@@ -112,8 +112,7 @@ def mask_tokens_for_mlm(
         raise TypeError(f"input_ids has dtype {input_ids.dtype}: expected torch.long token ids")
     if not 0.0 <= mlm_probability <= 1.0:
         raise ValueError(f"mlm_probability={mlm_probability} must be in [0, 1]")
-    if vocab_size < 1:
-        raise ValueError(f"vocab_size={vocab_size} must be positive")
+    check_positive(vocab_size=vocab_size)
     if not 0 <= mask_token_id < vocab_size:
         raise ValueError(f"mask_token_id={mask_token_id} is outside the vocabulary [0, {vocab_size})")
     special = torch.zeros_like(input_ids, dtype=torch.bool)

@@ -9,7 +9,6 @@ The seed text's recipe, one function per step:
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import math
 from collections.abc import Sequence
@@ -18,7 +17,8 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerFast
 
-from ._io import eval_mode, torch_load
+from ._checks import is_int
+from ._io import eval_mode, sha256_hex, torch_load
 from .assets import cache_dir, load_shakespeare
 from .bert import logits_of
 from .distributed import build_once
@@ -38,7 +38,7 @@ def _training_lines(val_plays: Sequence[str]) -> list[str]:
 
 
 def _cache_key(vocab_size: int, val_plays: Sequence[str]) -> str:
-    return hashlib.sha256(f"{vocab_size}|{sorted(val_plays)}|v3".encode()).hexdigest()[:12]
+    return sha256_hex(f"{vocab_size}|{sorted(val_plays)}|v3".encode())[:12]
 
 
 def learn_wordpiece_vocab(word_counts: dict[str, int], vocab_size: int, min_frequency: int = 2) -> list[str]:
@@ -167,7 +167,7 @@ class MLMData:
             return torch.tensor([t for row in ids for t in row], dtype=torch.long)
 
         # Encoding 5 M characters takes seconds; the streams are cached next to the tokenizer.
-        vocab_hash = hashlib.sha256(str(sorted(tokenizer.get_vocab().items())).encode()).hexdigest()[:12]
+        vocab_hash = sha256_hex(str(sorted(tokenizer.get_vocab().items())).encode())[:12]
         path = cache_dir() / f"mlm-streams-{vocab_hash}-{_cache_key(len(tokenizer), val_plays)}.pt"
         build_once(path, lambda tmp: torch.save({"train": encode([n for n in corpus.plays if n not in val_plays]),
                                                  "val": encode(val_plays)}, tmp))  # under torchrun: one process
@@ -244,7 +244,7 @@ def mlm_metrics(model, batches: list[dict], *, mask_token_id: int) -> dict:
     plain "masked-token accuracy" does, and is reported only to show how much the copies inflate it.
     ``n_mask``/``n_unchanged``/``n_random``: how many positions of each kind were scored.
     """
-    if not isinstance(mask_token_id, int) or isinstance(mask_token_id, bool):
+    if not is_int(mask_token_id):
         raise TypeError(f"mask_token_id must be the tokenizer's [MASK] id (an int), got {mask_token_id!r}")
     device = next(model.parameters()).device
     total_loss, count = 0.0, 0

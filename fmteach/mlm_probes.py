@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ._checks import check_positive
 from .assets import load_shakespeare
 from .lm_data import DEFAULT_VAL_PLAYS
 from .mlm import fill_mask
@@ -57,8 +58,7 @@ def _is_speech(line: str) -> bool:
 def cloze_probes(tokenizer, n: int = 32, *, top_words: int = 500,
                  val_plays: Sequence[str] = DEFAULT_VAL_PLAYS) -> list[ClozeProbe]:
     """``n`` probes from ``val_plays`` by the rule in the module docstring."""
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    check_positive(n=n)
     ranks = training_word_ranks(val_plays)
     corpus = load_shakespeare()
     vocab = tokenizer.get_vocab()

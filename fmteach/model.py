@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._checks import outside
+from ._checks import check_positive, is_int, is_number, outside
 from .attention import attend
 from .masks import IGNORE_INDEX
 from .profile import by_profile
@@ -35,10 +35,8 @@ class GPTConfig:
     bias: bool = True  # biases in Linear and LayerNorm, as GPT-2
 
     def __post_init__(self):
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}={value!r} must be a positive int")
+        check_positive(vocab_size=self.vocab_size, block_size=self.block_size, n_layer=self.n_layer,
+                       n_head=self.n_head, n_embd=self.n_embd)
         if self.n_embd % self.n_head:
             raise ValueError(
                 f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}: each head gets n_embd // n_head dims"
@@ -225,12 +223,11 @@ class MiniGPT(nn.Module):
         self._check_idx(idx[:, -self.config.block_size :] if idx.dim() == 2 else idx)
         if idx.shape[1] == 0:
             raise ValueError(f"idx has shape {tuple(idx.shape)}: an empty prompt; give at least one token of context")
-        if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 0:
+        if not is_int(max_new_tokens) or max_new_tokens < 0:
             raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
-        if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or temperature < 0:
+        if not is_number(temperature) or temperature < 0:
             raise ValueError(f"temperature={temperature} must be >= 0 (0 = greedy)")
-        if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
-            raise ValueError(f"top_k={top_k} must be a positive int or None")
+        check_positive(top_k=top_k, allow_none=True)
         for _ in range(max_new_tokens):
             context = idx[:, -self.config.block_size :]  # the model reads at most block_size tokens
             logits = self(context)[0][:, -1, :]  # (B, V): only the last position predicts the next token

@@ -57,3 +57,26 @@ def within(diff: float, tol: float) -> str:
     if not diff < tol:  # also catches NaN
         raise AssertionError(f"difference {diff:.3g} is not below the tolerance {tol:.0e}")
     return f"< {tol:.0e} ✓"
+
+
+def measured_results(filename: str, *, search=None) -> dict | None:
+    """A committed results file of ``benchmarks/results/`` (e.g. ``"lesson11_cpu.json"``), parsed, or
+    ``None`` where it is not present (the package installed from PyPI or on Colab has no ``benchmarks/``).
+
+    Lessons quote the figures of a longer run from these files; each holds how, where and when it was
+    measured (its ``"how"`` block). ``search``: the folders to look in, by default
+    ``../benchmarks/results`` (a notebook run from ``notebooks/``) and ``benchmarks/results``."""
+    import json
+    from pathlib import Path
+
+    if not isinstance(filename, str) or not filename.endswith(".json") or "/" in filename or "\\" in filename:
+        raise ValueError(f"filename must be a file name ending in .json, got {filename!r}")
+    folders = search if search is not None else (Path("../benchmarks/results"), Path("benchmarks/results"))
+    for folder in folders:
+        path = Path(folder) / filename
+        if path.is_file():
+            try:
+                return json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path} is not valid JSON ({err}): a results file should be written by its script") from err
+    return None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ._io import CheckpointError, atomic_write
+from ._io import CheckpointError, atomic_write, sha256_hex
 from .bert import BertConfig, MiniBertForMaskedLM
 from .mlm import MLMData, mlm_metrics, train_wordpiece_tokenizer
 from .profile import DEFAULT_SEED, PROFILES, by_profile, get_device, get_profile, seeded
@@ -121,15 +121,13 @@ def load_mini_bert_mlm(profile: str | None = None, *, progress: bool | None = No
     once and then kept in the cache folder as safetensors (later lessons reuse it: cloze prompts,
     bias probes, fine-tuning from our own pretraining). The file name holds a hash of the recipe, so
     a changed recipe trains afresh. Trains on the best device; returned on the CPU in eval mode."""
-    import hashlib
-
     from safetensors.torch import load_model, save_model
 
     from .assets import cache_dir
 
     profile = get_profile() if profile is None else profile
     recipe = MLMRecipe.from_profile(profile)
-    key = hashlib.sha256(repr(recipe).encode()).hexdigest()[:12]
+    key = sha256_hex(repr(recipe).encode())[:12]
     path = cache_dir() / f"mini-bert-mlm-{profile}-{key}.safetensors"
     tokenizer = train_wordpiece_tokenizer(recipe.vocab_size)
     if path.exists():

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from ._checks import is_int
+
 PROFILES = ("smoke", "cpu", "gpu")
 PROFILE_ENV = "FMTEACH_PROFILE"
 DEFAULT_SEED = 0  # every ``seed=`` argument of the package defaults to this
@@ -74,8 +76,9 @@ def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
 
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (all devices) so that a run prints the same numbers twice."""
-    if not isinstance(seed, int) or isinstance(seed, bool):
+    if not is_int(seed):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    seed = int(seed)  # a NumPy integer too: random.seed takes Python's int only
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -86,7 +89,7 @@ def seeded(seed: int) -> Iterator[None]:
     """``with seeded(seed):`` draws torch's random numbers (weights, dropout masks) from ``seed``
     inside the block and gives back the caller's RNG state after it, on the CPU and every CUDA
     device. Library functions seed this way, so a call never reseeds the caller's global RNG."""
-    if not isinstance(seed, int) or isinstance(seed, bool):
+    if not is_int(seed):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else []):
         torch.manual_seed(seed)

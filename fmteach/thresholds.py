@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._checks import check_positive
+
 
 def _binary_inputs(probabilities, labels) -> tuple[np.ndarray, np.ndarray]:
     probs = np.asarray(probabilities, dtype=np.float64)
@@ -86,8 +88,7 @@ class Reliability:
 
 def reliability(probabilities, labels, n_bins: int = 10) -> Reliability:
     """A reliability diagram's points and the expected calibration error, with equal-width bins."""
-    if not isinstance(n_bins, int) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    check_positive(n_bins=n_bins)
     probs, labels = _binary_inputs(probabilities, labels)
     bins = np.minimum((probs * n_bins).astype(int), n_bins - 1)
     counts = np.bincount(bins, minlength=n_bins)

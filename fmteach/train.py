@@ -26,6 +26,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from ._checks import is_number
 from ._io import atomic_torch_save, atomic_write, flush_denormal, torch_load
 from .distributed import _rng_state, _set_rng_state, cleanup_distributed, setup_distributed
 from .optim import decay_parameter_groups
@@ -141,7 +142,7 @@ def train(
     if not callable(get_batch) or not callable(loss_fn):
         raise TypeError("get_batch and loss_fn must be callables")
     for name, value in (("stop_at_step", stop_at_step), ("max_seconds", max_seconds)):
-        if value is not None and (isinstance(value, bool) or value < 0):
+        if value is not None and (not is_number(value) or value < 0):
             raise ValueError(f"{name} must be None or >= 0, got {value!r}")
     run = _Run(model, get_batch, config, loss_fn=loss_fn, eval_fn=eval_fn, on_eval=on_eval, out_dir=out_dir,
                checkpoint_extra=checkpoint_extra)

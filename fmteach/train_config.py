@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from ._checks import check_positive
 from .profile import DEFAULT_SEED, by_profile
 
 __all__ = ["TrainConfig", "TrainResult"]
@@ -35,9 +36,8 @@ class TrainConfig:
     autocast: bool = True  # 16-bit autocast on CUDA (bf16, or fp16 + loss scaling on a T4); ignored on the CPU
 
     def __post_init__(self):
-        for name in ("max_steps", "batch_size", "grad_accum_steps", "eval_interval", "eval_iters", "log_interval"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        check_positive(max_steps=self.max_steps, batch_size=self.batch_size, grad_accum_steps=self.grad_accum_steps,
+                       eval_interval=self.eval_interval, eval_iters=self.eval_iters, log_interval=self.log_interval)
         if self.batch_size % self.grad_accum_steps:
             raise ValueError(
                 f"batch_size={self.batch_size} is not divisible by grad_accum_steps={self.grad_accum_steps}"

@@ -88,6 +88,38 @@ def test_encode_pairs_gives_segment_ids_after_the_first_sep(tokenizer):
     assert enc["labels"].tolist() == [0, 1]
 
 
+def test_pairs_as_seen_cut_where_encode_pairs_cuts(tokenizer):
+    long_a = " ".join(f"word{i}" for i in range(40)) + "."
+    pairs = [("the cat sat.", "it was happy.", 0), (long_a, "a short reply.", 1)]
+    seen = nsp.pairs_as_seen(tokenizer, pairs, max_length=16)
+    assert seen[0] == ("the cat sat.", "it was happy.", 0)  # short pairs come back whole (lower-cased)
+    a, b, label = seen[1]
+    assert label == 1 and b == "a short reply." and long_a.startswith(a.replace(" ", "")[:5])
+    assert len(tokenizer(a, b)["input_ids"]) == 16  # the cut pair fills max_length exactly
+    with pytest.raises(ValueError, match="max_length"):
+        nsp.pairs_as_seen(tokenizer, pairs, max_length=0)
+
+
+def test_mean_pooled_pair_classifier_ignores_padding():
+    from fmteach.bert import BertConfig, MiniBertModel
+
+    config = BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=16)
+    torch.manual_seed(0)
+    model = nsp.MeanPooledPairClassifier(MiniBertModel(config), num_labels=3).eval()
+    ids = torch.tensor([[2, 5, 7, 3]])
+    padded = torch.tensor([[2, 5, 7, 3, 0, 0]])
+    (short,) = model(ids, torch.ones_like(ids), torch.zeros_like(ids))
+    (long,) = model(padded, torch.tensor([[1, 1, 1, 1, 0, 0]]), torch.zeros_like(padded))
+    assert short.shape == (1, 3)
+    torch.testing.assert_close(short, long)  # padding changes nothing: the mean is over real tokens
+    (unmasked,) = model(padded, None, None)
+    assert not torch.allclose(short, unmasked)  # ...and with no mask the padding counts
+    assert nsp.classifier_accuracy(model, {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+                                           "token_type_ids": torch.zeros_like(ids),
+                                           "labels": short.argmax(-1)}) == 1.0
+
+
 # ---------------------------------------------------------------------------------------------- tagging
 
 def test_words_and_labels_take_the_mark_after_each_word():
@@ -140,6 +172,10 @@ def test_per_class_report_matches_hand_counts():
     report = tagging.per_class_report([0, 0, 1, 1, 2], [0, 1, 1, 1, 0], ["a", "b", "c"])
     assert report["b"] == {"precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2}
     assert report["c"]["f1"] == 0.0 and report["macro"]["support"] == 5
+    assert report["macro"]["f1"] == pytest.approx((report["a"]["f1"] + 0.8 + 0.0) / 3)  # c has gold support
+    unseen = tagging.per_class_report([0, 0, 1], [0, 2, 1], ["a", "b", "c"])  # c is never gold: out of the macro
+    assert unseen["c"]["support"] == 0 and unseen["macro"]["classes"] == ["a", "b"]
+    assert unseen["macro"]["f1"] == pytest.approx((unseen["a"]["f1"] + unseen["b"]["f1"]) / 2)
     with pytest.raises(ValueError, match="gold has shape"):
         tagging.per_class_report([0, 1], [0], ["a", "b"])
 

@@ -29,8 +29,11 @@ def gpt():
     (dict(max_new_tokens=-1), "max_new_tokens must be an int >= 0, got -1"),
     (dict(max_new_tokens=2.5), "max_new_tokens must be an int >= 0, got 2.5"),
     (dict(max_new_tokens=2, temperature=-0.5), "temperature"),
-    (dict(max_new_tokens=2, top_k=0), "top_k=0"),
-    (dict(max_new_tokens=2, top_k=1.5), "top_k=1.5"),
+    (dict(max_new_tokens=True), "max_new_tokens must be an int >= 0, got True"),
+    (dict(max_new_tokens=2, temperature=True), "temperature"),
+    (dict(max_new_tokens=2, top_k=0), "top_k must be a positive int or None, got 0"),
+    (dict(max_new_tokens=2, top_k=1.5), "top_k must be a positive int or None, got 1.5"),
+    (dict(max_new_tokens=2, top_k=True), "top_k must be a positive int or None, got True"),
 ])
 def test_generate_rejects_bad_counts(gpt, kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -158,6 +158,28 @@ def test_cross_attention_mask_mistakes():
         exercises.check_cross_attention_mask(lambda dec, enc: reference("02.2")(dec, enc.mul_(0)))
 
 
+# what a hint must not say: a call or a step of the reference solution, or the answer to the exercise's question
+GIVEAWAYS = {
+    "01.1": ("-inf", "masked_fill"),
+    "01.2": ("-inf", "nan", "isneginf", "nan_to_num", "set only those", "masked_fill"),
+    "02.1": ("arange", "<=", "comparison", "S - L"),
+    "02.2": ("[:, None", "&", "broadcast", "head axis"),
+    "03.1": ("repeat", "in place", "H // G", "expand"),
+    "03.2": ("ln_1(x", "ln_2(x"),
+}
+
+
+@pytest.mark.parametrize("exercise_id", sorted(GIVEAWAYS))
+def test_hints_guide_without_giving_the_method(exercise_id, capsys):
+    def not_done(*args):
+        raise NotImplementedError
+
+    CHECKERS[exercise_id][1](not_done)
+    hint = capsys.readouterr().out.split("Hint: ", 1)[1]
+    assert "?" in hint                                                   # it asks the learner something
+    assert not [word for word in GIVEAWAYS[exercise_id] if word in hint], hint
+
+
 def test_solution_returns_source_and_names_valid_ids_on_a_bad_one():
     source = exercises.solution("01.1")
     assert source.startswith("def my_attention(q, k, v, mask=None):") and repr(source) == str(source)

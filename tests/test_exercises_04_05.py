@@ -1,7 +1,8 @@
 """The new exercises of lessons 04 (the learning-rate schedule, sampling probabilities) and 05 (whole-word
-masking, the masked cross-entropy): reference solutions pass, usual mistakes fail with a hint, the
-forbidden calls are refused and restored, edge cases (no warm-up, top_k > V, rows without labels)
-are tested; the "predict, then run" questions 04.p1 and 05.p1."""
+masking, the masked cross-entropy with one weight per sentence): reference solutions pass, usual mistakes
+fail with a hint, the forbidden calls are refused and restored, edge cases (no warm-up, top_k > V, rows
+without labels) are tested, hints name no step of the solution; the "predict, then run" questions 04.p1
+and 05.p1."""
 
 import json
 import math
@@ -46,6 +47,26 @@ def test_unattempted_exercises_only_remind(exercise_id, capsys):
     CHECKERS[exercise_id][1](lambda *args: ...)
     out = capsys.readouterr().out
     assert out.count("not attempted yet. Hint:") == 2 and "✅" not in out
+
+
+# what a hint must not say: a call or a step of the reference solution
+GIVEAWAYS = {
+    "04.1": ("cos(", "0.5", "1 +", "map that range", "min_lr +"),
+    "04.2": ("/ temperature", "topk", "-inf", "before the softmax", "masked_fill"),
+    "05.1": ("cumsum", "gather", "number the words", "per *word*"),
+    "05.2": ("reduction", "masked_fill", "clamp", "sum(1)", "ignore_index", "one boolean"),
+}
+
+
+@pytest.mark.parametrize("exercise_id", sorted(GIVEAWAYS))
+def test_hints_guide_without_giving_the_method(exercise_id, capsys):
+    def not_done(*args):
+        raise NotImplementedError
+
+    CHECKERS[exercise_id][1](not_done)
+    hint = capsys.readouterr().out.split("Hint: ", 1)[1]
+    assert "?" in hint                                                   # it asks the learner something
+    assert not [word for word in GIVEAWAYS[exercise_id] if word in hint], hint
 
 
 def lr_without_clamp(config, step):  # the decay runs on past max_steps
@@ -108,7 +129,7 @@ def grown_to_words(is_continuation, special, probability, generator):  # pieces 
 
 def test_whole_word_selection_mistakes_and_forbidden_calls():
     solution = reference("05.1")
-    with pytest.raises(AssertionError, match="a word is split.*\n.*Hint: draw one random number per \\*word\\*"):
+    with pytest.raises(AssertionError, match="a word is split.*\n.*Hint: what must get one random draw"):
         exercises.check_whole_word_selection(piece_by_piece)
     with pytest.raises(AssertionError, match=r"% of the words (of several pieces )?selected, expected about 15%"):
         exercises.check_whole_word_selection(grown_to_words)
@@ -136,11 +157,39 @@ def test_masked_cross_entropy_refuses_ignored_labels():
     with pytest.raises(AssertionError, match="gives F.nll_loss labels of -100"):
         exercises.check_masked_cross_entropy(
             lambda logits, labels: F.nll_loss(F.log_softmax(logits, -1).flatten(0, 1), labels.flatten(), ignore_index=-100))
-    with pytest.raises(AssertionError, match=r"the loss for B=2, T=6, V=11, 3 labelled positions differs"):
+    with pytest.raises(AssertionError, match=r"the loss for B=2, T=6, V=11, labelled positions per sentence \[1, 2\] "
+                                             r"differs"):
         exercises.check_masked_cross_entropy(  # every position counted: the unlabelled ones as 0
             lambda logits, labels: F.cross_entropy(logits[labels != -100], labels[labels != -100], reduction="sum")
             / labels.numel())
     assert F.cross_entropy(torch.zeros(1, 2), torch.tensor([-100])).isnan()  # the originals are back
+
+
+def per_sentence_loop(logits, labels):
+    """Another right answer to 05.2: one sentence at a time."""
+    losses = [F.cross_entropy(row_logits[row_labels != -100], row_labels[row_labels != -100])
+              for row_logits, row_labels in zip(logits, labels) if (row_labels != -100).any()]
+    return torch.stack(losses).mean()
+
+
+def test_masked_cross_entropy_weighs_every_sentence_the_same(capsys):
+    exercises.check_masked_cross_entropy(per_sentence_loop)
+    assert "✅ masked cross-entropy, one weight per sentence: correct" in capsys.readouterr().out
+    # section 4's loss, the mean over all labelled positions of the batch, is no longer the answer
+    with pytest.raises(AssertionError, match=r"per sentence \[1, 2\] is section 4's loss: every labelled position "
+                                             r"weighs the same.*\n.*Hint: section 4's by_hand"):
+        exercises.check_masked_cross_entropy(
+            lambda logits, labels: F.cross_entropy(logits[labels != -100], labels[labels != -100]))
+    # the sentence without a label averaged over its 0 positions
+    with pytest.raises(AssertionError, match=r"per sentence \[3, 0, 1\] is nan \(one sentence has no label\)"):
+        exercises.check_masked_cross_entropy(
+            lambda logits, labels: torch.stack([F.cross_entropy(lg[lb != -100], lb[lb != -100])
+                                                for lg, lb in zip(logits, labels)]).mean())
+    # per sentence, but the sentence without a label counted as a loss of 0
+    with pytest.raises(AssertionError, match=r"per sentence \[3, 0, 1\] differs"):
+        exercises.check_masked_cross_entropy(
+            lambda logits, labels: torch.stack([F.cross_entropy(lg[lb != -100], lb[lb != -100]).nan_to_num(0.0)
+                                                for lg, lb in zip(logits, labels)]).mean())
 
 
 def test_predictions_04_05(capsys):

@@ -1,9 +1,14 @@
 """The exercise checkers of lesson 07 (fine-tuning): right answers pass, wrong ones fail, none is a reminder."""
 
+import warnings
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
+import sklearn.metrics
+from transformers import TrainingArguments
 
+import fmteach.finetune
 from fmteach import exercises
 
 
@@ -146,3 +151,215 @@ def test_sorted_padding(capsys):
         exercises.check_sorted_padding(lambda lengths, bs: 0)
     exercises.check_sorted_padding(lambda *a: (..., ...))
     assert "not attempted yet" in capsys.readouterr().out
+
+
+# --- 07.6: compute_metrics and TrainingArguments for a stated goal -------------------------------------------
+
+
+def solution_07_6():
+    namespace = {"np": np, "TrainingArguments": TrainingArguments}  # what lesson 07 has imported by then
+    exec(exercises.solution("07.6"), namespace)  # noqa: S102  our own source text
+    return namespace["my_compute_metrics"], namespace["my_training_arguments"]
+
+
+METRICS, ARGUMENTS = solution_07_6()
+
+
+def metrics_with(axis=-1, positive=1, unwrap=True, empty="zero", over="present"):
+    """The reference compute_metrics with one typical mistake: the argmax axis, the positive class, the tuple
+    not unwrapped, 0/0 not guarded (``empty``: "warn", "nan", "python"), balanced accuracy over every class."""
+    def my_compute_metrics(eval_pred):
+        logits = eval_pred.predictions
+        logits = np.asarray(logits[0] if unwrap and isinstance(logits, tuple) else logits)
+        predicted, labels = logits.argmax(axis=axis), np.asarray(eval_pred.label_ids)
+        tp = np.sum((predicted == positive) & (labels == positive))
+        called, actual = np.sum(predicted == positive), np.sum(labels == positive)
+        if empty == "zero":
+            f1 = 2 * tp / (called + actual) if tp else 0.0
+        elif empty == "python":
+            precision, recall = int(tp) / int(called), int(tp) / int(actual)
+            f1 = 2 * precision * recall / (precision + recall)
+        else:
+            with np.errstate(all="ignore" if empty == "nan" else "warn"):
+                precision, recall = tp / called, tp / actual
+                f1 = 2 * precision * recall / (precision + recall)
+        classes = np.unique(labels) if over == "present" else range(logits.shape[-1])
+        recalls = [np.mean(predicted[labels == c] == c) if over != "zero" or np.any(labels == c) else 0.0
+                   for c in classes]
+        return {"accuracy": float(np.mean(predicted == labels)), "f1": float(f1),
+                "balanced_accuracy": float(np.mean(recalls))}
+    return my_compute_metrics
+
+
+def arguments_with(**changes):
+    """The reference arguments with fields changed (``None``: left to the default)."""
+    fields = dict(eval_strategy="epoch", save_strategy="epoch", save_total_limit=1, load_best_model_at_end=True,
+                  metric_for_best_model="f1", greater_is_better=True, num_train_epochs=3,
+                  per_device_train_batch_size=16, per_device_eval_batch_size=64, learning_rate=1e-4,
+                  lr_scheduler_type="linear", warmup_steps=0.1, weight_decay=0.01, seed=0, report_to="none")
+    fields.update(changes)
+    return lambda output_dir: TrainingArguments(output_dir=output_dir, **{k: v for k, v in fields.items() if v is not None})
+
+
+def test_trainer_setup_reference(capsys):
+    exercises.check_trainer_setup(METRICS, ARGUMENTS)
+    exercises.check_trainer_setup(metrics_with(), arguments_with())
+    exercises.check_trainer_setup(metrics_with(), arguments_with(metric_for_best_model="eval_f1"))  # either name
+    out = capsys.readouterr().out
+    assert out.count("✅ compute_metrics in numpy: correct") == 3
+    assert out.count("✅ TrainingArguments for the stated goal: correct") == 3
+
+
+def test_trainer_setup_reference_agrees_with_scikit_learn():
+    rng = np.random.default_rng(1)
+    for n, c in ((7, 2), (50, 2), (50, 3), (9, 4)):
+        logits, labels = rng.normal(size=(n, c)), rng.integers(0, c, n)
+        for given in (logits, np.eye(c)[[0] * n], np.eye(c)[rng.integers(0, c, n)]):  # also label 1 never predicted
+            predicted = given.argmax(-1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # scikit-learn warns of a predicted class with no example
+                balanced = sklearn.metrics.balanced_accuracy_score(labels, predicted)
+            f1 = sklearn.metrics.f1_score(labels, predicted, labels=[1], average=None, zero_division=0)[0]
+            ours = METRICS(SimpleNamespace(predictions=(given, None), label_ids=labels))
+            np.testing.assert_allclose([ours["accuracy"], ours["f1"], ours["balanced_accuracy"]],
+                                       [sklearn.metrics.accuracy_score(labels, predicted), f1, balanced], atol=1e-12)
+
+
+def test_trainer_setup_not_attempted(capsys):
+    def my_compute_metrics(eval_pred):
+        raise NotImplementedError  # your code here
+
+    def my_training_arguments(output_dir):
+        raise NotImplementedError  # your code here
+
+    exercises.check_trainer_setup(my_compute_metrics, my_training_arguments)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("⏳ compute_metrics in numpy: not attempted yet. Hint: argmax")
+    assert lines[1].startswith("⏳ TrainingArguments for the stated goal: not attempted yet. Hint: one goal, one field")
+    exercises.check_trainer_setup(METRICS, my_training_arguments)  # one done, one not: a verdict for each
+    assert capsys.readouterr().out.splitlines()[0] == "✅ compute_metrics in numpy: correct"
+
+
+@pytest.mark.parametrize("mistake, message", [
+    (dict(axis=0), r"7 examples, 2 classes: your function raised ValueError: .*\(predictions: logits of shape \(7, 2\), "
+                   r"a row per example and a column per class"),
+    (dict(positive=0), r"7 examples, 2 classes: f1 is 0.666667, expected 0.750000 \(the F1 of label 0: the "
+                       r"positive class is label 1\)\nHint: argmax"),
+    (dict(unwrap=False), r"predictions = \(logits, hidden states\): your function raised ValueError: .*or a tuple "
+                         r"\(logits, \.\.\.\) when the model returns more"),
+    (dict(empty="warn"), r"label 1 never predicted: your function raised RuntimeWarning: invalid value .*\(no ratio "
+                         r"may divide by zero: when label 1 is never predicted its precision is 0/0 and its F1 is 0"),
+    (dict(empty="nan"), r"label 1 never predicted: f1 is nan, expected 0.000000 \(no ratio may divide by zero"),
+    (dict(empty="python"), r"label 1 never predicted: your function raised ZeroDivisionError"),
+    (dict(over="zero"), r"label 2 predicted, in no label: balanced_accuracy is 0.361111, expected 0.541667"),
+    (dict(over="all"), r"label 2 predicted, in no label: your function raised RuntimeWarning: Mean of empty slice"),
+])
+def test_compute_metrics_mistakes(mistake, message):
+    with pytest.raises(AssertionError, match=message):
+        exercises.check_trainer_setup(metrics_with(**mistake), ARGUMENTS)
+
+
+def test_compute_metrics_wrong_shapes_of_answer():
+    plain = lambda eval_pred: {**METRICS(eval_pred), "balanced_accuracy": METRICS(eval_pred)["accuracy"]}  # noqa: E731
+    with pytest.raises(AssertionError, match=r"7 examples, 2 classes: balanced_accuracy is 0.714286, expected 0.708333"):
+        exercises.check_trainer_setup(plain, ARGUMENTS)
+    with pytest.raises(AssertionError, match=r"return a dict of one number for each of \['accuracy', "
+                                             r"'balanced_accuracy', 'f1'\], got \{'accuracy'"):
+        exercises.check_trainer_setup(lambda eval_pred: {"accuracy": METRICS(eval_pred)["accuracy"]}, ARGUMENTS)
+    with pytest.raises(AssertionError, match="one number for each"):
+        exercises.check_trainer_setup(lambda p: {k: [v] for k, v in METRICS(p).items()}, ARGUMENTS)
+
+
+NOTEBOOK_LIKE = '''
+from sklearn.metrics import f1_score
+from fmteach.finetune import FinetuneRecipe, classification_metrics, training_arguments
+
+
+def with_classification_metrics(eval_pred):   # imported at the top of the notebook, before the exercise
+    return classification_metrics(eval_pred.label_ids, eval_pred.predictions.argmax(-1), num_labels=2)
+
+
+def with_f1_score(eval_pred):
+    return {"f1": f1_score(eval_pred.label_ids, eval_pred.predictions.argmax(-1))}
+
+
+def with_sklearn_inside(eval_pred):
+    from sklearn.metrics import accuracy_score
+    return {"accuracy": accuracy_score(eval_pred.label_ids, eval_pred.predictions.argmax(-1))}
+
+
+def with_package_compute_metrics(eval_pred):
+    import fmteach.finetune
+    return fmteach.finetune.compute_metrics(eval_pred)
+
+
+def with_training_arguments(output_dir):
+    return training_arguments(FinetuneRecipe.from_profile("smoke"), output_dir)
+
+
+def with_make_trainer(output_dir):
+    import fmteach.finetune
+    return fmteach.finetune.make_trainer(FinetuneRecipe(), None, None, None, output_dir).args
+'''
+
+
+@pytest.mark.parametrize("name, refused", [
+    ("with_classification_metrics", "fmteach.finetune.classification_metrics"),
+    ("with_f1_score", "sklearn.metrics.f1_score"),
+    ("with_sklearn_inside", "sklearn.metrics.accuracy_score"),
+    ("with_package_compute_metrics", "fmteach.finetune.compute_metrics"),
+    ("with_training_arguments", "fmteach.finetune.training_arguments"),
+    ("with_make_trainer", "fmteach.finetune.make_trainer"),
+])
+def test_trainer_setup_refuses_ready_made_calls(name, refused):
+    namespace = {}
+    exec(NOTEBOOK_LIKE, namespace)  # noqa: S102  our own source text
+    before = dict(namespace)
+    originals = (sklearn.metrics.f1_score, fmteach.finetune.classification_metrics, fmteach.finetune.make_trainer)
+    fn = namespace[name]
+    pair = (METRICS, fn) if name in ("with_training_arguments", "with_make_trainer") else (fn, ARGUMENTS)
+    with pytest.raises(AssertionError, match=f"your function calls {refused}, which this exercise asks you to do without"):
+        exercises.check_trainer_setup(*pair)
+    assert namespace == before  # the notebook's names are given back
+    assert (sklearn.metrics.f1_score, fmteach.finetune.classification_metrics, fmteach.finetune.make_trainer) == originals
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(eval_strategy="steps", save_strategy="steps"),
+     "eval_strategy is 'steps', expected 'epoch': evaluate on the validation set once per epoch"),
+    (dict(save_strategy="no", load_best_model_at_end=False), "save_strategy is 'no', expected 'epoch'"),
+    (dict(metric_for_best_model="accuracy"), "metric_for_best_model is 'accuracy', expected 'f1' or 'eval_f1': "
+                                             "the best epoch has the highest validation F1"),
+    (dict(metric_for_best_model=None, greater_is_better=None),
+     r"metric_for_best_model is 'loss', expected 'f1' or 'eval_f1': .*\(Trainer's default: 'loss'\)"),
+    (dict(greater_is_better=False), "greater_is_better is False, expected True: a higher F1 is better"),
+    (dict(load_best_model_at_end=None), "load_best_model_at_end is False, expected True"),
+    (dict(save_total_limit=None), "save_total_limit is None, expected 1: the fewest checkpoints"),
+    (dict(num_train_epochs=1), "num_train_epochs is 1, expected 3"),
+    (dict(max_steps=100), "max_steps is 100, expected -1: a max_steps above 0 overrides num_train_epochs"),
+    (dict(per_device_train_batch_size=32), "per_device_train_batch_size is 32, expected 16"),
+    (dict(per_device_train_batch_size=8, gradient_accumulation_steps=2), "per_device_train_batch_size is 8"),
+    (dict(per_device_eval_batch_size=None), "per_device_eval_batch_size is 8, expected 64"),
+    (dict(learning_rate=5e-5), "learning_rate is 5e-05, expected 0.0001"),
+    (dict(lr_scheduler_type="cosine"), "lr_scheduler_type is 'cosine', expected 'linear'"),
+    (dict(warmup_steps=50), r"warmup_steps is 50, expected 0.1: warm-up over 10 % of all steps: a float below 1 is "
+                            r"a fraction in transformers 5 \(no warmup_ratio\)"),
+    (dict(warmup_steps=None), "warmup_steps is 0, expected 0.1"),
+    (dict(weight_decay=None), "weight_decay is 0.0, expected 0.01"),
+    (dict(seed=None), "seed is 42, expected 0"),
+    (dict(report_to="wandb"), r"report_to is \['wandb'\], expected \[\]: report_to='none' \(read back as \[\]\)"),
+])
+def test_training_arguments_mistakes(changes, message):
+    with pytest.raises(AssertionError, match=f"TrainingArguments for the stated goal: {message}"):
+        exercises.check_trainer_setup(METRICS, arguments_with(**changes))
+
+
+def test_training_arguments_that_transformers_5_refuses():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'warmup_ratio'"):   # gone in transformers 5
+        exercises.check_trainer_setup(METRICS, arguments_with(warmup_steps=None, warmup_ratio=0.1))
+    with pytest.raises(ValueError, match="requires the save and eval strategy to match"):
+        exercises.check_trainer_setup(METRICS, arguments_with(eval_strategy="steps"))
+    with pytest.raises(AssertionError, match="return transformers.TrainingArguments for the output_dir given"):
+        exercises.check_trainer_setup(METRICS, lambda output_dir: arguments_with()("elsewhere"))
+    with pytest.raises(AssertionError, match="return transformers.TrainingArguments .*got \\{'eval_strategy'"):
+        exercises.check_trainer_setup(METRICS, lambda output_dir: {"eval_strategy": "epoch"})

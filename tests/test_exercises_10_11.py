@@ -62,6 +62,15 @@ def test_checkers_catch_the_usual_mistakes():
         exercises.check_measured_prediction("windows", 3, 4, explanation="count them")
 
 
+def test_measured_prediction_with_a_tolerance(capsys):
+    exercises.check_measured_prediction("share", 0.3, 0.27, explanation="a third", tolerance=0.05)
+    assert "✅" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match=r"within 0.05 counts as right.*\n.*a third"):
+        exercises.check_measured_prediction("share", 0.5, 0.27, explanation="a third", tolerance=0.05)
+    with pytest.raises(TypeError, match="should be a number"):
+        exercises.check_measured_prediction("share", "a third", 0.27, explanation="a third", tolerance=0.05)
+
+
 @pytest.mark.parametrize("checker, cheat, forbidden", [
     (exercises.check_cross_attention,
      lambda x, m, wq, wk, wv: torch.nn.functional.scaled_dot_product_attention(x @ wq, m @ wk, m @ wv),

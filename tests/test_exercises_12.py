@@ -237,7 +237,7 @@ def test_the_answers_hold_on_minilm():
     assert 0.5 < embeddings / sum(p.numel() for p in model.parameters()) < 0.55
 
 
-def test_the_ids_lesson_12_names_exist_and_its_solution_cell_is_the_registered_one():
+def test_the_ids_lesson_12_names_exist_and_its_solution_is_given_on_request_only():
     path = Path(__file__).resolve().parents[1] / "notebooks" / "12_adapt_deploy_multimodal.ipynb"
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     text = "".join("".join(cell["source"]) for cell in cells)
@@ -245,5 +245,4 @@ def test_the_ids_lesson_12_names_exist_and_its_solution_cell_is_the_registered_o
     assert {"12.1", "12.p1", "12.p2"} <= named
     for exercise_id in named:
         assert exercise_id in exercises._checking._PREDICTIONS or exercises.solution(exercise_id)
-    solutions = ["".join(cell["source"]) for cell in cells if "solution" in cell["metadata"].get("tags", [])]
-    assert len(solutions) == 1 and solutions[0].startswith(exercises.solution("12.1").rstrip("\n"))
+    assert not any("solution" in cell["metadata"].get("tags", []) for cell in cells)  # no answer shown in a cell

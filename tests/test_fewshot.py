@@ -158,7 +158,7 @@ def test_contrastive_pairs_are_seeded_and_labelled():
     assert all((labels[i] == labels[j]) == (target == 1.0) and i != j for i, j, target in pairs)
     with pytest.raises(ValueError, match="at least two classes"):
         contrastive_pairs([1, 1, 1], iterations=1, seed=0)
-    with pytest.raises(ValueError, match="iterations must be at least 1"):
+    with pytest.raises(ValueError, match="iterations must be a positive int, got 0"):
         contrastive_pairs(labels, iterations=0, seed=0)
 
 

@@ -64,6 +64,48 @@ def test_atomic_write_gives_each_writer_its_own_temporary_file(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # the mode of any new file, not mkstemp's 0o600
 
 
+def _write_at_once(path, versions: dict[str, str]) -> list[BaseException]:
+    """Each of ``versions`` written to ``path`` by a thread of its own through :func:`atomic_write`; returns
+    what they raised. Barriers make the overlap certain: every writer has opened its temporary file
+    before any writes, and every writer has written all its lines before any renames."""
+    import threading
+
+    opened, written = (threading.Barrier(len(versions), timeout=10) for _ in range(2))
+    errors = []
+
+    def writer(text):
+        def fill(tmp):
+            with open(tmp, "w") as handle:
+                opened.wait()
+                for line in text.splitlines(keepends=True):
+                    handle.write(line)
+                    handle.flush()
+            written.wait()
+        try:
+            atomic_write(path, fill)
+        except BaseException as error:  # any failure of a writer fails the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(text,)) for text in versions.values()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return errors
+
+
+def test_two_threads_writing_one_file_at_once_leave_one_whole_version(tmp_path):
+    """Two writers of one path at the same time. With one shared ``<name>.tmp`` the two versions mixed
+    in one file and the second rename found nothing to move; with a temporary file each, no writer
+    fails and the target holds one writer's whole text."""
+    path = tmp_path / "streams.txt"
+    versions = {name: "".join(f"{name} {i:04d}\n" for i in range(400)) for name in ("first", "second")}
+    for _ in range(10):
+        assert _write_at_once(path, versions) == []
+        assert path.read_text() in versions.values()
+        assert [p.name for p in tmp_path.iterdir()] == ["streams.txt"]  # no temporary file left behind
+
+
 def test_sha256_of_bytes_and_of_a_file(tmp_path):
     data = bytes(range(256)) * 5000  # more than one 1 MiB chunk
     (tmp_path / "blob").write_bytes(data)
@@ -193,3 +235,35 @@ def test_linear_warmup_decay():
     factor = linear_warmup_decay(optimizer, 2, 5).lr_lambdas[0]
     assert [factor(s) for s in range(6)] == [0.5, 1.0, 1.0, 2 / 3, 1 / 3, 0.0]
     assert linear_warmup_decay(optimizer, 0, 4).lr_lambdas[0](0) == 1.0  # no warm-up
+
+
+def test_measured_results_reads_the_first_folder_that_has_the_file(tmp_path):
+    import json
+
+    from fmteach.notebook import measured_results
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    (second / "lesson99_cpu.json").write_text(json.dumps({"values": {"x": 0.5}}))
+    assert measured_results("lesson99_cpu.json", search=[first, second]) == {"values": {"x": 0.5}}
+    (first / "lesson99_cpu.json").write_text(json.dumps({"values": {"x": 0.25}}))
+    assert measured_results("lesson99_cpu.json", search=[first, second])["values"]["x"] == 0.25
+    assert measured_results("missing.json", search=[first, second]) is None  # not installed: None, no error
+    (first / "broken.json").write_text("{not json")
+    with pytest.raises(ValueError, match="broken.json is not valid JSON"):
+        measured_results("broken.json", search=[first])
+    with pytest.raises(ValueError, match="filename must be a file name ending in .json"):
+        measured_results("../secrets.txt")
+
+
+def test_every_committed_lesson_results_file_is_found_from_the_notebooks_folder(monkeypatch):
+    from pathlib import Path
+
+    from fmteach.notebook import measured_results
+
+    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(repo / "notebooks")
+    for path in sorted((repo / "benchmarks" / "results").glob("lesson*.json")):
+        record = measured_results(path.name)
+        assert record is not None and "how" in record, path.name

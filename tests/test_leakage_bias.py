@@ -39,7 +39,7 @@ def test_line_completion_windows():
     assert windows == line_completion_windows(text, 2, prefix_chars=5, suffix_chars=8, seed=0)
     with pytest.raises(ValueError, match="usable lines, asked for n=10"):
         line_completion_windows(text, 10, prefix_chars=5, suffix_chars=8)
-    with pytest.raises(ValueError, match="must be positive"):
+    with pytest.raises(ValueError, match="prefix_chars must be a positive int, got 0"):
         line_completion_windows(text, 1, prefix_chars=0)
 
 

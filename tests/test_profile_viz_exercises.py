@@ -72,8 +72,9 @@ def _not_done(*args):
 def test_checkers_accept_right_answers(capsys):
     exercises.check_attention(_manual_attention)
     exercises.check_causal_mask(lambda L, S: torch.arange(S)[None, :] <= torch.arange(S - L, S)[:, None])
-    exercises.check_masked_cross_entropy(
-        lambda logits, labels: torch.nn.functional.cross_entropy(logits[labels != -100], labels[labels != -100]))
+    exercises.check_masked_cross_entropy(lambda logits, labels: torch.stack(  # one weight per sentence
+        [torch.nn.functional.cross_entropy(lg[lb != -100], lb[lb != -100]) for lg, lb in zip(logits, labels)
+         if (lb != -100).any()]).mean())
     exercises.check_encoder_layer_parameters(384, 1536, 1_774_464)
     exercises.check_next_token_attention(lambda w: torch.diagonal(w, offset=1, dim1=-2, dim2=-1).mean(-1))
     assert capsys.readouterr().out.count("✅") == 5
@@ -88,7 +89,7 @@ def test_checkers_reject_wrong_answers_with_hints():
         exercises.check_encoder_layer_parameters(384, 1536, 1_774_000)
     with pytest.raises(AssertionError, match="per-head averages differ"):
         exercises.check_next_token_attention(lambda w: torch.diagonal(w, offset=-1, dim1=-2, dim2=-1).mean(-1))
-    with pytest.raises(AssertionError, match="the loss for B=2, T=6, V=11, 3 labelled positions differs"):
+    with pytest.raises(AssertionError, match=r"the loss for B=2, T=6, V=11, labelled positions per sentence \[1, 2\] differs"):
         exercises.check_masked_cross_entropy(lambda logits, labels: logits.logsumexp(-1).mean())
 
 
@@ -96,3 +97,12 @@ def test_checkers_tolerate_unattempted_exercises(capsys):
     exercises.check_attention(_not_done)
     exercises.check_causal_mask(_not_done)
     assert capsys.readouterr().out.count("not attempted yet") == 2
+
+
+def test_lesson_06_hints_name_no_step_of_the_solution(capsys):
+    exercises.check_encoder_layer_parameters(384, 1536, ...)
+    exercises.check_next_token_attention(_not_done)
+    hints = [line.split("Hint: ", 1)[1] for line in capsys.readouterr().out.splitlines()]
+    assert len(hints) == 2 and all("?" in hint for hint in hints)
+    assert not [word for word in ("a*b", "a * b", "b biases") if word in hints[0]], hints[0]
+    assert not [word for word in ("diagonal", "offset", "then average") if word in hints[1]], hints[1]

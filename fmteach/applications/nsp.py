@@ -16,12 +16,13 @@ import re
 from collections.abc import Sequence
 
 import torch
+from torch import nn
 
 from .._checks import check_positive
 from ..profile import DEFAULT_SEED
 
 __all__ = ["NSP_LABELS", "NEGATIVE_KINDS", "split_sentences", "documents_from", "make_nsp_pairs", "encode_pairs",
-           "classifier_accuracy", "similarity_baseline"]
+           "pairs_as_seen", "MeanPooledPairClassifier", "classifier_accuracy", "similarity_baseline"]
 
 NSP_LABELS = ("is next", "not next")
 NEGATIVE_KINDS = ("random", "same_document", "swapped")
@@ -84,6 +85,45 @@ def encode_pairs(tokenizer, pairs: Sequence[tuple[str, str, int]], *, max_length
                     padding="longest", return_tensors="pt")
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
             "token_type_ids": enc["token_type_ids"], "labels": torch.tensor(labels)}
+
+
+def pairs_as_seen(tokenizer, pairs: Sequence[tuple[str, str, int]], *, max_length: int) -> list[tuple[str, str, int]]:
+    """The pairs as a model reading ``encode_pairs(..., max_length=max_length)`` sees them: A and B
+    each cut where ``truncation="longest_first"`` cuts them, decoded back to (lower-cased) text.
+
+    Gives a control that reads whole sentences the same text as the fine-tuned model."""
+    check_positive(max_length=max_length)
+    enc = encode_pairs(tokenizer, pairs, max_length=max_length)
+    specials = torch.tensor([tokenizer.cls_token_id, tokenizer.sep_token_id])
+    seen = []
+    for ids, types, mask, (_, _, label) in zip(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"], pairs):
+        real = (mask == 1) & ~torch.isin(ids, specials)
+        seen.append((tokenizer.decode(ids[real & (types == 0)]), tokenizer.decode(ids[real & (types == 1)]), label))
+    return seen
+
+
+class MeanPooledPairClassifier(nn.Module):
+    """A pair classifier that reads what a sentence-embedding model such as MiniLM was trained to
+    give: the mean of the last hidden states over the real tokens of ``[CLS] A [SEP] B [SEP]``, then
+    dropout and one ``Linear(hidden, num_labels)`` -- where ``MiniBertForSequenceClassification``
+    reads the pooled ``[CLS]``. ``forward`` returns ``(logits,)`` like the other heads."""
+
+    def __init__(self, encoder: nn.Module, num_labels: int = 2, *, dropout: float = 0.1):
+        super().__init__()
+        check_positive(num_labels=num_labels)
+        self.bert = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(encoder.config.hidden_size, num_labels)
+        nn.init.normal_(self.classifier.weight, std=0.02)  # BERT's initialisation of a new head
+        nn.init.zeros_(self.classifier.bias)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None) -> tuple[torch.Tensor]:
+        from ..fewshot import mean_pool  # lazy, as in _sentence_vectors
+
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state  # (B, T, H)
+        return (self.classifier(self.dropout(mean_pool(hidden, attention_mask))),)
 
 
 @torch.no_grad()

@@ -148,7 +148,11 @@ def predict_word_labels(model, tensors: dict[str, torch.Tensor], *, batch_size: 
 
 
 def per_class_report(gold, predicted, label_names: Sequence[str]) -> dict[str, dict[str, float]]:
-    """Precision, recall, F1 and support for every class, plus ``macro`` averages (scikit-learn)."""
+    """Precision, recall, F1 and support for every class, plus ``macro`` averages (scikit-learn).
+
+    The macro row averages over the classes that occur in ``gold`` only: a class with no gold example
+    has an undefined recall (reported as 0), and averaging that 0 in would understate the others.
+    Its ``support`` is the total count, and ``classes`` names the classes it averages."""
     from sklearn.metrics import precision_recall_fscore_support
 
     gold, predicted = np.asarray(gold), np.asarray(predicted)
@@ -158,8 +162,10 @@ def per_class_report(gold, predicted, label_names: Sequence[str]) -> dict[str, d
     p, r, f, s = precision_recall_fscore_support(gold, predicted, labels=labels, zero_division=0)
     report = {name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
               for i, name in enumerate(label_names)}
-    report["macro"] = {"precision": float(p.mean()), "recall": float(r.mean()), "f1": float(f.mean()),
-                       "support": int(s.sum())}
+    present = s > 0
+    report["macro"] = {"precision": float(p[present].mean()), "recall": float(r[present].mean()),
+                       "f1": float(f[present].mean()), "support": int(s.sum()),
+                       "classes": [name for name, keep in zip(label_names, present) if keep]}
     return report
 
 

@@ -24,7 +24,13 @@ from .lesson03 import check_grouped_query_attention, check_post_ln_block
 from .lesson04 import check_lr_schedule, check_sampling_probabilities
 from .lesson05 import check_masked_cross_entropy, check_whole_word_selection
 from .lesson06 import check_encoder_layer_parameters, check_next_token_attention
-from .lesson07 import check_binary_metrics, check_learning_rate_experiment, check_padded_tokens, check_sorted_padding
+from .lesson07 import (
+    check_binary_metrics,
+    check_learning_rate_experiment,
+    check_padded_tokens,
+    check_sorted_padding,
+    check_trainer_setup,
+)
 from .lesson08 import check_chance_baselines, check_cloze_calibration, check_prototype_predict
 from .lesson09 import check_association, check_count_normalized_duplicates, check_early_stopping
 from .lesson10 import check_align_labels, check_best_span
@@ -47,6 +53,7 @@ __all__ = [
     "check_encoder_layer_parameters", "check_next_token_attention",
     # lesson 07
     "check_binary_metrics", "check_padded_tokens", "check_learning_rate_experiment", "check_sorted_padding",
+    "check_trainer_setup",
     # lesson 08
     "check_chance_baselines", "check_prototype_predict", "check_cloze_calibration",
     # lesson 09

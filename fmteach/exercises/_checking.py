@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import math
 from collections.abc import Callable
 
 import torch
@@ -52,6 +53,21 @@ def _close(actual, expected, what: str, atol: float = 1e-6) -> None:
     if not torch.allclose(actual.to(expected.dtype), expected, atol=atol, rtol=1e-5, equal_nan=False):
         diff = (actual.to(expected.dtype) - expected).abs().nan_to_num(float("inf")).max().item()
         raise AssertionError(f"{what} differs from the reference by up to {diff:.3g}")
+
+
+def _check_fields(obj, goal: dict[str, tuple[object, str]]) -> None:
+    """Each field of ``obj`` (a config such as ``TrainingArguments``) against ``goal``: field -> (expected, why);
+    an enum is read as its value, a tuple of expected values accepts any of them, numbers compare with a
+    tolerance. The first field that differs is an ``AssertionError`` naming it, what was expected and why."""
+    for field, (expected, why) in goal.items():
+        got = getattr(getattr(obj, field, None), "value", getattr(obj, field, None))
+        if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+            same = isinstance(got, (int, float)) and math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12)
+        else:
+            same = got in expected if isinstance(expected, tuple) else got == expected and type(got) is type(expected)
+        if not same:
+            shown = " or ".join(map(repr, expected)) if isinstance(expected, tuple) else repr(expected)
+            raise AssertionError(f"{field} is {got!r}, expected {shown}: {why}")
 
 
 # --- Calls an exercise forbids ----------------------------------------------------------------
@@ -107,6 +123,22 @@ def _forbidden(*targets: str | tuple[object, str, str]):
                 delattr(owner, attribute)             # it was inherited: the parent's comes back
             else:
                 setattr(owner, attribute, original)
+
+
+@contextlib.contextmanager
+def _refused(fn: Callable, *targets: str | tuple[object, str, str]):
+    """:func:`_forbidden`, and every name in ``fn``'s globals bound to a target refused as well: a notebook's
+    ``from fmteach.finetune import make_trainer``, made before the exercise, does not get around it."""
+    targets = [target if isinstance(target, tuple) else _resolve(target) for target in targets]
+    originals = {id(getattr(owner, name)): (owner, name) for owner, name, _ in reversed(targets)}  # first name wins
+    namespace = getattr(fn, "__globals__", {})
+    saved = {key: value for key, value in namespace.items() if id(value) in originals}
+    with _forbidden(*targets):
+        try:
+            namespace.update({key: getattr(*originals[id(value)]) for key, value in saved.items()})  # the refusals
+            yield
+        finally:
+            namespace.update(saved)
 
 
 def _fused_attention_calls() -> tuple[str, ...]:
@@ -171,14 +203,20 @@ def check_prediction(question_id: str, answer) -> None:
     print(f"✅ prediction {question_id}: {right}) {choices[right]}. Why: {why}")
 
 
-def check_measured_prediction(question: str, prediction, measured, *, explanation: str) -> None:
-    """"Predict, then run" with a measured answer (lessons 10-11): compare the prediction written *before*
-    running with what the cell measured. The explanation shows only once a prediction is made."""
+def check_measured_prediction(question: str, prediction, measured, *, explanation: str,
+                              tolerance: float | None = None) -> None:
+    """"Predict, then run" with a measured answer (lessons 10-12): compare the prediction written *before*
+    running with what the cell measured -- exactly, or within ``tolerance`` for a measured fraction.
+    The explanation shows only once a prediction is made."""
     title = f"prediction: {question}"
     if prediction is ...:
         print(f"⏳ {title}: no prediction yet. Write it down before you look at the output, then run the cell again.")
         return
-    if prediction != measured:
-        raise AssertionError(f"{title}: you predicted {prediction!r}, the run measured {measured!r}.\n"
+    if tolerance is not None and not isinstance(prediction, (int, float)):
+        raise TypeError(f"{title}: the prediction should be a number, got {prediction!r}")
+    close = prediction == measured if tolerance is None else abs(prediction - measured) <= tolerance
+    if not close:
+        within = "" if tolerance is None else f" (within {tolerance} counts as right)"
+        raise AssertionError(f"{title}: you predicted {prediction!r}, the run measured {measured!r}{within}.\n"
                              f"Why: {explanation}")
     print(f"✅ {title}: you predicted {prediction!r} and the run measured {measured!r}. Why: {explanation}")

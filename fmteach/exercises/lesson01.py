@@ -73,9 +73,10 @@ def check_fully_masked_attention(attention: Callable) -> None:
     """Exercise 01.2: ``attention(q, k, v, mask)`` -> (..., L, d_v) as in 01.1, but a query whose every key
     is blocked gets a zero output instead of NaN; bool or float (additive) masks; without a ready-made
     attention function or fmteach's softmax (which already handles such rows)."""
-    hint = ("run your Exercise 1 on a row whose keys are all blocked and follow that row through the "
-            "softmax: what is its largest score, and what is -inf - (-inf)? Which rows are they, and can "
-            "you find them from the mask (or the scores) before the softmax, then set only those to 0?")
+    hint = ("run your Exercise 1 on a query whose every key is blocked and print that row's scores, weights "
+            "and output: which step of the softmax written out in section 2 produces what you see? Then ask "
+            "how your function can tell such a row from the others, with a bool mask and with a float one, "
+            "and check that every other row still matches Exercise 1")
     forbidden = (*_fused_attention_calls(), "fmteach.stable_softmax", "fmteach.attention.stable_softmax",
                  "fmteach.attention.attend")
     with _exercise("attention with fully masked rows", hint):

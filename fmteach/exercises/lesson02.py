@@ -21,7 +21,8 @@ def check_causal_mask(make_causal_mask: Callable[[int, int], torch.Tensor]) -> N
     are the *last* L of S positions (generation with a cache); query i may see key j when
     j <= i + (S - L). With L == S it is the lower triangle."""
     hint = ("start with L = 2, S = 5 on paper: at which of the S positions does each query sit, and which "
-            "keys may it see? Then look for a single comparison that produces the whole (L, S) table at once")
+            "keys may it see? Write the rule that decides cell (i, j), then ask how to apply it to every cell "
+            "at once. With L = S your table must be the lower triangle")
     with _exercise("causal mask for L queries over S keys", hint):
         for L, S in ((1, 1), (4, 4), (9, 9), (3, 7), (1, 5)):
             expected = torch.arange(S)[None, :] <= torch.arange(S - L, S)[:, None]
@@ -40,8 +41,9 @@ def check_cross_attention_mask(make_cross_attention_mask: Callable[[torch.Tensor
     (B, 1, L, S) bool, True = may attend: a real decoder query may attend to the real encoder keys of its
     own sentence; a padded decoder position may attend to nothing (its row is all False)."""
     hint = ("draw one sentence's L x S table on paper, the decoder's mask down the side and the encoder's "
-            "along the top: which cells may be True? Then let broadcasting build the table: which axis "
-            "does each mask need, and where does the head axis go?")
+            "along the top: which cells may be True? Then look again at how section 1's make_padding_mask "
+            "turned (B, S) into (B, 1, 1, S): what does each of your two masks need so that together they "
+            "fill the (B, 1, L, S) table?")
     with _exercise("cross-attention padding mask", hint):
         cases = ((torch.tensor([[1, 1, 1], [1, 1, 0]]), torch.tensor([[1, 1, 1, 1, 0], [1, 1, 0, 0, 0]])),
                  (torch.tensor([[1, 1, 1, 1], [1, 0, 0, 0], [0, 0, 0, 0]]), torch.tensor([[1, 1], [1, 0], [1, 1]])),

@@ -17,8 +17,9 @@ def check_grouped_query_attention(attention: Callable) -> None:
     """Exercise 03.1: grouped-query attention. ``attention(q (B, H, L, d_k), k (B, G, S, d_k),
     v (B, G, S, d_v), mask)`` -> (B, H, L, d_v): H query heads share G key/value heads, query heads
     h*H/G ... (h+1)*H/G - 1 all using key/value head h; without a fused attention function."""
-    hint = ("each key/value head must serve H // G consecutive query heads: make G heads into H by "
-            "repeating each one in place, then it is lesson 01's attention")
+    hint = ("draw H = 4 query heads and G = 2 key/value heads: which key/value head does each query head "
+            "use? Lesson 01's attention needs the head axes of q and k to line up: what could make them "
+            "line up, and does the order of heads you get match your drawing?")
     with _exercise("grouped-query attention", hint):
         gen = torch.Generator().manual_seed(6)
         for H, G, L, S in ((4, 2, 3, 5), (6, 1, 4, 4), (4, 4, 2, 7)):

@@ -23,9 +23,10 @@ def check_lr_schedule(fn: Callable) -> None:
     after it; without ``TrainConfig.lr_at`` or a PyTorch scheduler."""
     from ..train_config import TrainConfig  # here: lesson 01 imports the exercises without the training code
 
-    hint = ("two phases. Warm-up: equal steps up, the last warm-up step at the peak. Decay: how much of it is "
-            "done, as a fraction from 0 to 1 (and never more)? cos(π · fraction) runs from 1 to -1: map that "
-            "range onto [min_lr, learning_rate]")
+    hint = ("two phases. Warm-up: check steps 0 and warmup_steps - 1 against the formula in the exercise, "
+            "and a run with no warm-up at all. Decay: how far through the decay is a step, as a fraction, "
+            "and what happens after max_steps? Which function of that fraction gives learning_rate at the "
+            "start, min_lr at the end and half a cosine in between? Section 3's plot shows the curve to match")
     with _exercise("warm-up + cosine learning rate", hint):
         configs = (TrainConfig.smoke(), TrainConfig.cpu(),
                    TrainConfig(max_steps=10, warmup_steps=3, learning_rate=1.0, min_lr=0.1),
@@ -50,9 +51,9 @@ def check_lr_schedule(fn: Callable) -> None:
 def check_sampling_probabilities(fn: Callable) -> None:
     """Exercise 04.2: ``fn(logits (B, V), temperature > 0, top_k or None) -> (B, V)``, the probabilities
     ``MiniGPT.generate`` samples from; a ``top_k`` of V or more keeps every token; ``logits`` unchanged."""
-    hint = ("the temperature rescales the scores before the softmax, not the probabilities after it; top-k keeps "
-            "the k best scores of each row: what must the others become for softmax to give them exactly 0? "
-            "k may be larger than the vocabulary")
+    hint = ("in section 5's formula, does the temperature act on the logits or on the probabilities? For "
+            "top-k: which tokens keep a chance, and what must the others' logits become for the softmax to "
+            "give them exactly 0 (lesson 02, section 1)? Try k = 1, and a k larger than the vocabulary")
     with _exercise("temperature and top-k", hint):
         logits = torch.tensor([[2.0, 1.0, 0.5, -1.0, 0.0], [0.0, 3.0, -2.0, 1.0, 1.5]])
         wide = torch.randn(3, 11, generator=torch.Generator().manual_seed(12))  # B=3, V=11

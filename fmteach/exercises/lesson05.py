@@ -1,5 +1,6 @@
-"""Lesson 05, pretraining a mini-BERT: whole-word masking (05.1), the masked cross-entropy without
-``ignore_index`` (05.2), and the prediction 05.p1 (the loss an untrained masked LM starts at)."""
+"""Lesson 05, pretraining a mini-BERT: whole-word masking (05.1), the masked cross-entropy with one weight
+per sentence and without ``ignore_index`` (05.2), and the prediction 05.p1 (the loss an untrained masked
+LM starts at)."""
 
 from __future__ import annotations
 
@@ -52,8 +53,9 @@ def check_whole_word_selection(fn: Callable) -> None:
     -> selected (B, T) bool``. A word is a non-special piece that is not a continuation (``##``), plus
     the continuation pieces right after it; each word is selected with ``probability``, all its
     pieces together; special tokens never; random numbers only from ``generator``."""
-    hint = ("draw one random number per *word*, not per piece; then every piece needs its word's draw: can you "
-            "number the words along a row so that all pieces of one word carry the same number?")
+    hint = ("what must get one random draw so that each word, whatever its number of pieces, is selected with "
+            "the given probability? Then every piece has to find the draw that belongs to it: work that out "
+            "by hand on one short row, [CLS] laz ##y dog [SEP], before you write tensor code")
     with _exercise("whole-word masking: which pieces to select", hint):
         gen = torch.Generator().manual_seed(13)
         small, large = _words(2, 9, gen), _words(64, 128, gen)
@@ -101,28 +103,48 @@ def _no_ignored_labels():
         yield
 
 
+def _per_sentence_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Each sentence's mean cross-entropy over its labelled positions, then the mean over the sentences that
+    have a label."""
+    per_position = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="none")
+    counts = (labels != IGNORE_INDEX).sum(1)                               # (B,): 0 for a sentence without labels
+    return (per_position.sum(1)[counts > 0] / counts[counts > 0]).mean()
+
+
 def check_masked_cross_entropy(fn: Callable) -> None:
-    """Exercise 05.2: ``fn(logits (B, T, V), labels (B, T) with -100) -> mean loss over labelled positions``,
-    without ``ignore_index`` (no label of -100 may reach a loss function)."""
-    hint = ("which positions carry a label? Pick out just those rows of logits and labels (one boolean (B, T) "
-            "mask can index both); after that it is ordinary cross-entropy over n rows")
-    with _exercise("cross-entropy on masked positions only", hint):
+    """Exercise 05.2: ``fn(logits (B, T, V), labels (B, T) with -100) -> loss``: each sentence's mean
+    cross-entropy over its own labelled positions, then the mean over the sentences that have at least
+    one label (every such sentence weighs the same, whatever its number of labels); without
+    ``ignore_index`` (no label of -100 may reach a loss function)."""
+    hint = ("section 4's by_hand picks out the labelled positions and, with them, forgets which sentence each "
+            "came from. What do you need to keep per sentence, and how do you get it while no label of -100 "
+            "reaches a loss function? Check the sentence without any label: it must not make the result nan")
+    with _exercise("masked cross-entropy, one weight per sentence", hint):
         gen = torch.Generator().manual_seed(2)
-        cases = [(2, 6, 11, [(0, 1, 3), (1, 4, 7), (1, 5, 0)]),   # row 0 has one label, row 1 two
-                 (3, 5, 7, [(0, 0, 6), (2, 4, 2)]),                 # row 1 has none
-                 (1, 4, 5, [(0, t, t) for t in range(4)])]          # every position labelled
+        cases = [(2, 6, 11, [(0, 1, 3), (1, 4, 7), (1, 5, 0)]),                 # row 0 has one label, row 1 two
+                 (3, 6, 9, [(0, 0, 6), (0, 2, 1), (0, 5, 8), (2, 3, 2)]),       # row 1 has none
+                 (1, 4, 5, [(0, t, t) for t in range(4)])]                        # every position labelled
         for B, T, V, labelled in cases:
             logits = torch.randn(B, T, V, generator=gen)
             labels = torch.full((B, T), IGNORE_INDEX)
             for b, t, label in labelled:
                 labels[b, t] = label
-            expected = F.cross_entropy(logits.view(-1, V), labels.view(-1), ignore_index=IGNORE_INDEX)
+            expected = _per_sentence_loss(logits, labels)
             with _no_ignored_labels():
                 got = _call(fn, logits.clone(), labels.clone())
             if got is ...:
                 raise _NotAttempted
-            _close(torch.as_tensor(got), expected,
-                   f"the loss for B={B}, T={T}, V={V}, {len(labelled)} labelled positions")
+            counts = (labels != IGNORE_INDEX).sum(1).tolist()
+            what = f"the loss for B={B}, T={T}, V={V}, labelled positions per sentence {counts}"
+            got = torch.as_tensor(got)
+            if got.shape == expected.shape and bool(got.isnan()):
+                raise AssertionError(f"{what} is nan" + (" (one sentence has no label)" if 0 in counts else ""))
+            per_token = F.cross_entropy(logits.view(-1, V), labels.view(-1), ignore_index=IGNORE_INDEX)
+            if (got.shape == expected.shape and not torch.allclose(per_token, expected)
+                    and torch.allclose(got.to(per_token.dtype), per_token, atol=1e-6)):
+                raise AssertionError(f"{what} is section 4's loss: every labelled position weighs the same, "
+                                     f"so a sentence with more labels counts more")
+            _close(got, expected, what)
 
 
 _add_prediction(
@@ -144,6 +166,11 @@ _add_solution("05.1", '''def whole_word_selection(is_continuation, special, prob
     return draw.gather(1, word_number) & ~special         # each piece takes its word's coin
 ''')
 _add_solution("05.2", '''def my_masked_cross_entropy(logits, labels):
-    labelled = labels != -100                              # (B, T) bool
-    return F.cross_entropy(logits[labelled], labels[labelled])   # (n, V) rows, (n,) labels
+    labelled = labels != -100                                       # (B, T) bool
+    safe_labels = labels.masked_fill(~labelled, 0)                  # any real class: these positions will not count
+    per_position = F.cross_entropy(logits.transpose(1, 2), safe_labels, reduction="none")  # (B, T)
+    per_position = per_position.masked_fill(~labelled, 0.0)        # unlabelled positions add nothing
+    counts = labelled.sum(1)                                        # (B,) labels per sentence
+    has_labels = counts > 0                                         # a sentence without labels is left out
+    return (per_position.sum(1)[has_labels] / counts[has_labels]).mean()
 ''')

@@ -14,9 +14,9 @@ __all__ = ["check_encoder_layer_parameters", "check_next_token_attention"]
 def check_encoder_layer_parameters(hidden_size: int, intermediate_size: int, answer) -> None:
     """Exercise: the number of parameters of one BERT encoder layer."""
     with _exercise("parameters of one encoder layer",
-                   "list the linear maps of the layer in section 3 (which sizes go in and come out of each?) "
-                   "and its LayerNorms; a linear map from a to b features has a*b weights and b biases, a "
-                   "LayerNorm of width H a scale and a shift for each feature"):
+                   "list every linear map of the layer in section 3, with the number of features that go in "
+                   "and come out, and every LayerNorm: how many numbers does each one store (weights and "
+                   "biases; scale and shift)? Section 3's parameter table is a rough check"):
         if answer is ...:
             raise _NotAttempted
         H, I = hidden_size, intermediate_size
@@ -28,8 +28,9 @@ def check_encoder_layer_parameters(hidden_size: int, intermediate_size: int, ans
 def check_next_token_attention(fn: Callable) -> None:
     """Exercise: ``fn(weights (heads, T, T)) -> (heads,)`` mean weight from token i to token i+1."""
     with _exercise("attention to the next token",
-                   "the entries (i, i+1) of a (T, T) matrix all lie on one diagonal; torch.diagonal takes a "
-                   "diagonal out of every head at once (which of its arguments picks which diagonal?), then average"):
+                   "which entries of one head's (T, T) matrix hold the weight from token i to token i + 1, "
+                   "how many are there, and what pattern do they form? Check your function on a small matrix "
+                   "you fill in by hand, with two heads"):
         gen = torch.Generator().manual_seed(3)
         weights = torch.softmax(torch.randn(3, 5, 5, generator=gen), -1)
         expected = torch.stack([torch.stack([weights[h, i, i + 1] for i in range(4)]).mean() for h in range(3)])

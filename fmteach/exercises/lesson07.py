@@ -1,15 +1,21 @@
-"""Lesson 07, fine-tuning BERT: binary metrics from a confusion matrix (07.1), tokens with max-length vs
-dynamic padding (07.2), the prediction 07.p1 (raising the decision threshold), the learning rate 3e-5
-against 1e-4 on the same budget (07.4), and the padding that sorting by length saves (07.5)."""
+"""Lesson 07, fine-tuning BERT: binary metrics from a confusion matrix (07.1), tokens with max-length vs dynamic
+padding (07.2), the prediction 07.p1 (raising the decision threshold), the learning rate 3e-5 against 1e-4 on the
+same budget (07.4), the padding that sorting by length saves (07.5), compute_metrics and TrainingArguments (07.6)."""
 
 from __future__ import annotations
 
 import math
+import tempfile
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 
-from ._checking import _add_prediction, _add_solution, _call, _exercise, _NotAttempted
+import numpy as np
 
-__all__ = ["check_binary_metrics", "check_padded_tokens", "check_learning_rate_experiment", "check_sorted_padding"]
+from ._checking import _add_prediction, _add_solution, _call, _check_fields, _exercise, _NotAttempted, _refused
+
+__all__ = ["check_binary_metrics", "check_padded_tokens", "check_learning_rate_experiment", "check_sorted_padding",
+           "check_trainer_setup"]
 
 
 def check_binary_metrics(fn: Callable) -> None:
@@ -162,6 +168,85 @@ def check_sorted_padding(fn: Callable) -> None:
                                      f"expected {expected}")
 
 
+# --- 07.6: compute_metrics and TrainingArguments for a stated goal --------------------------------------------
+
+def _f1(labels, predicted, positive=1) -> float:  # one class against the rest; 0 without a true positive
+    tp = np.sum((predicted == positive) & (labels == positive))
+    return float(2 * tp / (2 * tp + np.sum((predicted == positive) != (labels == positive)))) if tp else 0.0
+
+
+_GOAL = dict(  # field=(what the goal asks, why), read by _check_fields
+    eval_strategy=("epoch", "evaluate on the validation set once per epoch"),
+    save_strategy=("epoch", "save once per epoch, so that the best evaluated epoch can be reloaded"),
+    load_best_model_at_end=(True, "end with the weights of the best epoch, not of the last"),
+    metric_for_best_model=(("f1", "eval_f1"), "the best epoch has the highest validation F1 (Trainer's default: 'loss')"),
+    greater_is_better=(True, "a higher F1 is better; False would keep the worst epoch"),
+    save_total_limit=(1, "the fewest checkpoints Trainer allows: it deletes older ones, keeps the best (and the latest)"),
+    num_train_epochs=(3, "3 epochs"), max_steps=(-1, "a max_steps above 0 overrides num_train_epochs"),
+    per_device_train_batch_size=(16, "training batches of 16"), gradient_accumulation_steps=(1, "16 per update"),
+    per_device_eval_batch_size=(64, "evaluation batches of 64"), learning_rate=(1e-4, "a peak rate of 1e-4"),
+    lr_scheduler_type=("linear", "linear decay after the warm-up"), weight_decay=(0.01, "weight decay 0.01"),
+    warmup_steps=(0.1, "warm-up over 10 % of all steps: a float below 1 is a fraction in transformers 5 (no warmup_ratio)"),
+    seed=(0, "seed 0"), report_to=([], "report_to='none' (read back as []): no experiment tracker"))
+_EMPTY = ("no ratio may divide by zero: when label 1 is never predicted its precision is 0/0 and its F1 is 0; a class "
+          "with no example in label_ids has no recall and stays out of the mean")
+
+
+def check_trainer_setup(compute_metrics_fn: Callable, training_arguments_fn: Callable) -> None:
+    """Exercise 07.6, a verdict for each function: metrics in numpy alone, and ``_GOAL``'s TrainingArguments."""
+    import sklearn.metrics
+    from transformers import EvalPrediction, TrainingArguments
+
+    with _exercise("compute_metrics in numpy", "argmax over the class axis gives one prediction per example; "
+                   "Trainer may pass a tuple, logits first. F1 of label 1 needs three counts: decide what it is "
+                   "without a true positive before you divide. Balanced accuracy: for each class that has "
+                   "examples, the share of them found, then the mean"):
+        refused = [f"fmteach.finetune.{f}" for f in ("classification_metrics", "compute_metrics", "metrics.classification_metrics")]
+        refused += [(sklearn.metrics, f, f"sklearn.metrics.{f}") for f in sklearn.metrics.__all__ if callable(getattr(sklearn.metrics, f))]
+        rng, y7 = np.random.default_rng(0), np.array([0, 1, 0, 1, 1, 0, 1])
+        seven = np.array([[2, -1], [.3, .9], [-.5, 1.5], [1.2, .1], [.2, .4], [1, -2], [-1, .5]])
+        noisy = [(rng.normal(size=(50, c)) + 1.5 * np.eye(c)[y], y) for c in (2, 3) for y in [rng.integers(0, c, 50)]]
+        for what, predictions, labels in (
+                ("7 examples, 2 classes", seven, y7), ("50 examples, 2 classes", *noisy[0]),
+                ("50 examples, 3 classes", *noisy[1]), ("label 1 never predicted", np.eye(2)[[0] * 7], y7),
+                ("label 2 predicted, in no label", np.eye(3)[[0, 2, 0, 1, 2, 1, 0]], np.array([0, 1, 0, 1, 1, 0, 0])),
+                ("predictions = (logits, hidden states)", (noisy[0][0], np.zeros((50, 4, 3))), noisy[0][1])):
+            logits = predictions[0] if isinstance(predictions, tuple) else predictions
+            predicted = logits.argmax(-1)  # the expected values first: the function may change what it is given
+            expected = {"accuracy": float(np.mean(predicted == labels)), "f1": _f1(labels, predicted),
+                        "balanced_accuracy": float(np.mean([np.mean(predicted[labels == c] == c) for c in set(labels)]))}
+            try:
+                with _refused(compute_metrics_fn, *refused), warnings.catch_warnings():
+                    warnings.simplefilter("error", RuntimeWarning)  # numpy's 0/0 and the mean of nothing
+                    got = _call(compute_metrics_fn, EvalPrediction(predictions=predictions, label_ids=labels))
+            except (ArithmeticError, RuntimeWarning, ValueError, IndexError, TypeError, AttributeError) as exc:
+                why = _EMPTY if isinstance(exc, (ArithmeticError, Warning)) else (
+                    f"predictions: logits of shape {logits.shape}, a row per example and a column per class, or a "
+                    "tuple (logits, ...) when the model returns more")
+                raise AssertionError(f"{what}: your function raised {type(exc).__name__}: {exc} ({why})") from None
+            if got is ...:
+                raise _NotAttempted
+            if not isinstance(got, dict) or not set(expected) <= set(got) or any(np.ndim(got[k]) for k in expected):
+                raise AssertionError(f"return a dict of one number for each of {sorted(expected)}, got {got!r}")
+            for key, value in expected.items():
+                mine = float(got[key])
+                if not math.isclose(mine, value, rel_tol=1e-9, abs_tol=1e-12):  # nan is never close
+                    why = (f" ({_EMPTY})" if math.isnan(mine) else " (the F1 of label 0: the positive class is "
+                           "label 1)" if key == "f1" and math.isclose(mine, _f1(labels, predicted, 0)) else "")
+                    raise AssertionError(f"{what}: {key} is {mine:.6f}, expected {value:.6f}{why}")
+    with _exercise("TrainingArguments for the stated goal", "one goal, one field: when to evaluate and save, "
+                   "which epoch to keep (by which metric, in which direction), how many checkpoints, epochs, batch "
+                   "sizes, learning rate, schedule and warm-up (section 4's table), weight decay, seed, report_to"):
+        refused = [f"fmteach.finetune{m}.{f}" for m in ("", ".trainer") for f in ("make_trainer", "training_arguments")]
+        with tempfile.TemporaryDirectory() as out_dir, _refused(training_arguments_fn, *refused):
+            args = _call(training_arguments_fn, out_dir)  # transformers' TypeError or ValueError says what it refuses
+        if args is ...:
+            raise _NotAttempted
+        if not isinstance(args, TrainingArguments) or Path(args.output_dir) != Path(out_dir):
+            raise AssertionError(f"return transformers.TrainingArguments for the output_dir given, got {args!r:.120}")
+        _check_fields(args, _GOAL)
+
+
 _add_prediction(
     "07.p1",
     "Raise the decision threshold of a binary classifier from 0.5 to 0.55 on the same examples. Then",
@@ -195,3 +280,21 @@ _add_solution("07.5", '''def padding_tokens(lengths, batch_size):
 
     return padding(lengths), padding(sorted(lengths))      # sorted() leaves the caller's list alone
 ''')
+_add_solution("07.6", """def my_compute_metrics(eval_pred):
+    logits = eval_pred.predictions
+    logits = np.asarray(logits[0] if isinstance(logits, tuple) else logits)  # (logits, hidden states, ...)
+    predicted, labels = logits.argmax(axis=-1), np.asarray(eval_pred.label_ids)  # the class axis: one per row
+    tp, fp = np.sum((predicted == 1) & (labels == 1)), np.sum((predicted == 1) & (labels != 1))
+    fn = np.sum((predicted != 1) & (labels == 1))
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0  # = 2PR / (P + R), and 0 without a true positive
+    recalls = [np.mean(predicted[labels == c] == c) for c in np.unique(labels)]  # the classes with examples
+    return {"accuracy": float(np.mean(predicted == labels)), "f1": float(f1), "balanced_accuracy": float(np.mean(recalls))}
+
+
+def my_training_arguments(output_dir):
+    return TrainingArguments(
+        output_dir=output_dir, eval_strategy="epoch", save_strategy="epoch", save_total_limit=1,
+        load_best_model_at_end=True, metric_for_best_model="f1", greater_is_better=True, num_train_epochs=3,
+        per_device_train_batch_size=16, per_device_eval_batch_size=64, learning_rate=1e-4,
+        lr_scheduler_type="linear", warmup_steps=0.1, weight_decay=0.01, seed=0, report_to="none")
+""")

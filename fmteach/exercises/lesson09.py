@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 
 import torch
 
+from .._checks import is_int
 from ._checking import _add_prediction, _add_solution, _call, _exercise, _NotAttempted
 
 __all__ = ["check_count_normalized_duplicates", "check_association", "check_early_stopping"]
@@ -18,8 +18,8 @@ def check_count_normalized_duplicates(fn: Callable) -> None:
     """``fn(train_texts, test_texts) -> int``: test texts equal to some training text once both are normalised."""
     from ..leakage import normalize_text  # here: lesson 01 imports the exercises without lesson 09
 
-    hint = ("compare normalised texts on both sides; a set makes each look-up fast; count test texts, not "
-            "pairs (a training text that occurs twice must not count twice)")
+    hint = ("for one test text, which yes/no question about the training texts decides whether it counts? What "
+            "could you build once from the training texts to answer it quickly for every test text?")
     with _exercise("count normalised duplicates", hint):
         train = ["The movie was GREAT!", "what a  waste of time", "Loved it.", "Loved it.", "so-so"]
         normal_train = {normalize_text(s) for s in train}
@@ -40,7 +40,8 @@ def check_association(fn: Callable) -> None:
     """``fn(word (H,), male (M, H), female (F, H)) -> float``: mean cosine to male minus mean cosine to female."""
     from ..bias import association_scores
 
-    hint = "the formula s(w) above, term by term; a cosine is the dot product of two vectors of length 1"
+    hint = ("work through s(w) above term by term. Recall the definition of the cosine of two vectors: is it the "
+            "same as their dot product for vectors of any length?")
     with _exercise("association of one word", hint):
         gen = torch.Generator().manual_seed(9)
         for m, f in ((3, 3), (2, 5)):
@@ -93,8 +94,7 @@ def check_early_stopping(fn: Callable) -> None:
                 raise _NotAttempted
             if given != losses:
                 raise AssertionError(f"val_losses={losses}: your function changed the list it was given")
-            if not isinstance(got, (tuple, list)) or len(got) != 2 or not all(
-                    isinstance(g, numbers.Integral) and not isinstance(g, bool) for g in got):
+            if not isinstance(got, (tuple, list)) or len(got) != 2 or not all(is_int(g) for g in got):
                 raise AssertionError(f"return a pair of ints (stop_epoch, best_epoch), got {got!r}")
             stop, best = _early_stopping(losses, patience)
             if tuple(got) != (stop, best):

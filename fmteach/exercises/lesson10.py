@@ -1,5 +1,5 @@
-"""Lesson 10, one encoder, many tasks: word labels aligned to WordPiece pieces, and the best answer span.
-(The lesson's "predict, then run" question is measured: :func:`~._checking.check_measured_prediction`.)"""
+"""Lesson 10, one encoder, many tasks: word labels aligned to WordPiece pieces (10.1), and the best answer
+span (10.2). (The lesson's "predict, then run" question is measured: :func:`~._checking.check_measured_prediction`.)"""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import torch
 
-from ._checking import _call, _exercise, _NotAttempted
+from ._checking import _add_solution, _call, _exercise, _NotAttempted
 
 __all__ = ["check_align_labels", "check_best_span"]
 
@@ -59,3 +59,21 @@ def check_best_span(fn: Callable) -> None:
                 legal = 0 <= s <= e < s + max_len and e < len(end_logits)
                 raise AssertionError(f"T={len(start_logits)}, max_answer_len={max_len}: got ({s}, {e}), "
                                      f"{'a legal span but not the best' if legal else 'not a legal span'}")
+
+
+_add_solution("10.1", '''def align_labels(word_ids, word_labels):
+    aligned, previous = [], None
+    for word_id in word_ids:
+        first_piece = word_id is not None and word_id != previous
+        aligned.append(word_labels[word_id] if first_piece else -100)
+        previous = word_id
+    return aligned
+''')
+_add_solution("10.2", '''def best_span(start_logits, end_logits, max_answer_len):
+    T = len(start_logits)
+    scores = start_logits[:, None] + end_logits[None, :]           # (T, T): row = start, column = end
+    length = torch.arange(T)[None, :] - torch.arange(T)[:, None]  # end - start
+    scores = scores.masked_fill((length < 0) | (length >= max_answer_len), float("-inf"))
+    flat = int(scores.argmax())
+    return flat // T, flat % T
+''')

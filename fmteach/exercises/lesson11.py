@@ -1,4 +1,4 @@
-"""Lesson 11, translation and images: one head of cross-attention, and images cut into patches.
+"""Lesson 11, translation and images: one head of cross-attention (11.1), and images cut into patches (11.2).
 (The lesson's "predict, then run" question is measured: :func:`~._checking.check_measured_prediction`.)"""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import torch
 
-from ._checking import _call, _close, _exercise, _forbidden, _fused_attention_calls, _NotAttempted
+from ._checking import _add_solution, _call, _close, _exercise, _forbidden, _fused_attention_calls, _NotAttempted
 
 __all__ = ["check_cross_attention", "check_patchify"]
 
@@ -55,3 +55,15 @@ def check_patchify(fn: Callable) -> None:
                 if torch.equal(got, images.reshape(B, -1, p * p)):
                     raise AssertionError(f"{H}x{W} images, patch {p}: a plain reshape cuts rows of pixels, not squares")
             _close(got, expected, f"patches of {H}x{W} images with patch {p}", atol=0)
+
+
+_add_solution("11.1", '''def cross_attention(x, memory, w_q, w_k, w_v):
+    q, k, v = x @ w_q, memory @ w_k, memory @ w_v            # (B, L, dk), (B, S, dk), (B, S, dv)
+    scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5    # (B, L, S): one row per decoder position
+    return torch.softmax(scores, dim=-1) @ v
+''')
+_add_solution("11.2", '''def patchify(images, patch):
+    B, H, W = images.shape
+    grid = images.reshape(B, H // patch, patch, W // patch, patch)   # (B, rows, p, cols, p)
+    return grid.permute(0, 1, 3, 2, 4).reshape(B, -1, patch * patch)  # (B, rows, cols, p, p) -> (B, n, p*p)
+''')

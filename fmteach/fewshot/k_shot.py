@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from .._checks import check_positive, is_int
+from .._checks import check_positive, is_number
 from ..finetune.data import check_texts
 from ..finetune.metrics import check_label_range
 from ..profile import DEFAULT_SEED, seeded
@@ -29,8 +29,7 @@ def sample_k_shot(labels: Sequence[int], k: int, seed: int, num_labels: int | No
     """``k`` indices per class, drawn without replacement with ``seed`` (sorted by class, then draw)."""
     if len(labels) == 0:
         raise ValueError("labels is empty: no pool to draw from")
-    if not is_int(k) or k < 1:
-        raise ValueError(f"k must be an int >= 1 (examples per class), got {k!r}")
+    check_positive(k=k)  # examples per class
     labels = check_label_range(labels, num_labels, "labels")
     num_labels = num_labels or int(labels.max()) + 1
     rng = np.random.default_rng(seed)
@@ -85,8 +84,7 @@ def contrastive_pairs(labels: Sequence[int], iterations: int, seed: int) -> list
     """SetFit's pairs: ``iterations`` times, for every example one partner of the same class
     (target 1.0) and one of another class (target 0.0), drawn with ``seed``. -> ``(i, j, target)``."""
     labels = np.asarray(labels)
-    if iterations < 1:
-        raise ValueError(f"iterations must be at least 1, got {iterations}")
+    check_positive(iterations=iterations)
     if len(set(labels.tolist())) < 2:
         raise ValueError(f"labels: contrastive pairs need examples of at least two classes, got "
                          f"{sorted(set(labels.tolist()))}")
@@ -117,8 +115,9 @@ def setfit_finetune(model, tokenizer, texts: Sequence[str], labels: Sequence[int
     texts = check_texts(texts, "texts")
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-    if epochs < 1 or batch_size < 1 or learning_rate <= 0:
-        raise ValueError(f"epochs ({epochs}), batch_size ({batch_size}) and learning_rate ({learning_rate}) must be positive")
+    check_positive(epochs=epochs, batch_size=batch_size)
+    if not is_number(learning_rate) or learning_rate <= 0:
+        raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
     pairs = contrastive_pairs(labels, iterations, seed)
     device = device or next(model.parameters()).device
     tuned = copy.deepcopy(model).to(device).train()

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .._checks import check_positive
+from .._checks import check_positive, is_int
 from .._io import CheckpointError, atomic_torch_save, eval_mode, torch_load
 from ..assets import cache_dir, pretrained_bert
 from ..finetune.data import check_texts, length_sorted_batches
@@ -234,7 +234,7 @@ def cloze_scores(mlm, tokenizer, texts: Sequence[str], *, template: str, verbali
     """
     if not isinstance(template, str) or "{text}" not in template or "[MASK]" not in template:
         raise ValueError(f"template must contain '{{text}}' and '[MASK]', got {template!r}")
-    if calibrate not in (False, True, "content-free", "batch") or isinstance(calibrate, int) and not isinstance(calibrate, bool):
+    if calibrate not in (False, True, "content-free", "batch") or is_int(calibrate):  # 0 == False, 1 == True
         raise ValueError(f"calibrate must be False, True, 'content-free' or 'batch', got {calibrate!r}")
     texts = check_texts(texts, "texts")
     check_positive(batch_size=batch_size)

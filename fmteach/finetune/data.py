@@ -57,8 +57,7 @@ def label_maps(label_names: Sequence[str]) -> dict:
 
 def subset(split: TextSplit, n: int | None) -> TextSplit:
     """The first ``n`` examples (splits are already in a fixed shuffled order); ``None``: all."""
-    if n is not None and (not is_int(n) or n <= 0):
-        raise ValueError(f"n must be a positive int or None (all examples), got {n!r}")
+    check_positive(n=n, allow_none=True)  # None: all examples
     if n is None or n >= len(split):
         return split
     return TextSplit(split.texts[:n], split.labels[:n])

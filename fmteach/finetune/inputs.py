@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from .._checks import is_int
+
 __all__ = ["MODEL_INPUT_KEYS", "model_inputs", "num_labels_of"]
 
 # What a BERT classifier's forward takes from a batch; ``labels`` stay out (we compute the loss).
@@ -22,4 +24,4 @@ def num_labels_of(model) -> int | None:
     """How many classes ``model`` scores: its config's ``num_labels`` (Hugging Face's and our
     ``MiniBertForSequenceClassification``), or ``None`` for a model without one."""
     value = getattr(getattr(model, "config", None), "num_labels", None)
-    return value if isinstance(value, int) else None
+    return value if is_int(value) else None

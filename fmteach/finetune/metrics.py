@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import check_positive
+
 __all__ = ["check_label_range", "classification_metrics"]
 
 
@@ -34,8 +36,7 @@ def check_label_range(labels, num_labels: int | None, argument: str = "labels") 
     the value, where it is and the set expected -- not an ``IndexError`` or a CUDA assert deep in
     torch's cross-entropy."""
     array = _as_class_indices(labels, argument)
-    if num_labels is not None and (not isinstance(num_labels, (int, np.integer)) or num_labels < 1):
-        raise ValueError(f"num_labels must be a positive int or None, got {num_labels!r}")
+    check_positive(num_labels=num_labels, allow_none=True)
     bad = np.flatnonzero((array < 0) | (array >= num_labels if num_labels is not None else False))
     if bad.size:
         expected = f"0..{num_labels - 1} (num_labels={num_labels})" if num_labels is not None else ">= 0"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from .._checks import is_int, is_number
+from .._checks import check_positive, is_int, is_number
 from ..profile import DEFAULT_SEED, by_profile, get_profile
 
 __all__ = ["FinetuneRecipe"]
@@ -44,13 +44,8 @@ class FinetuneRecipe:
         for name in ("model", "dataset"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise TypeError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")
-        for name in ("n_train", "n_eval"):
-            value = getattr(self, name)
-            if value is not None and (not is_int(value) or value < 1):
-                raise ValueError(f"{name} must be a positive int or None (all examples), got {value!r}")
-        for name in ("max_length", "batch_size", "eval_batch_size"):
-            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive (an int), got {getattr(self, name)!r}")
+        check_positive(n_train=self.n_train, n_eval=self.n_eval, allow_none=True)  # None: all examples
+        check_positive(max_length=self.max_length, batch_size=self.batch_size, eval_batch_size=self.eval_batch_size)
         for name in ("epochs", "learning_rate", "max_grad_norm"):
             if not is_number(getattr(self, name)) or getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
