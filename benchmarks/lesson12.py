@@ -13,10 +13,10 @@ Part ``clip``: the tiny CLIP trained for ``--clip-steps`` steps; classification 
 image -> text retrieval, and supervised baselines (logistic regression on pixels and on CLIP's image
 embeddings, lesson 11's ViT trained as a classifier for as many steps).
 
-The methods and their learning rates are the notebook's (``notebooks/12_adapt_deploy_multimodal.ipynb``,
-the cell that defines ``METHODS``): change them in both places. The file records how, where and when it
-was measured. ``--profile cpu`` has not been timed yet; from the smoke run's step times, expect half an
-hour to an hour on two cores, most of it the ``methods`` part (30 runs of 150 steps).
+The methods and their learning rates are ``fmteach.applications.lora.adapt`` and
+``adaptation_learning_rate``; lesson 12 writes the same table inline and checks it against them.
+The file records how, where and when it was measured. ``--profile cpu --steps 100`` took about 18
+minutes on two cores (2026-12-07), most of it the ``methods`` part (30 runs).
 """
 
 from __future__ import annotations
@@ -34,31 +34,19 @@ from pathlib import Path
 
 from _provenance import provenance  # benchmarks/_provenance.py, beside this script
 
-ALL_METHODS = ("linear probe", "BitFit", "LoRA r=1", "LoRA r=2", "LoRA r=4", "LoRA r=8", "LoRA r=16", "last layer",
-               "last 2 layers", "full")
-FEW_VALUES_LR, WHOLE_BLOCKS_LR = 1e-3, 1e-4  # the notebook's LEARNING_RATE
-
 
 def prepare(model, method: str, seed: int):
-    """What ``method`` trains, set on ``model`` in place (the notebook's ``METHODS``)."""
+    """What ``method`` trains, set on ``model`` in place (``fmteach.applications.lora.adapt``, the
+    function lesson 12 checks its inline table against)."""
     from fmteach.applications import lora
 
-    if method == "linear probe":
-        return lora.freeze(model, "classifier")
-    if method == "BitFit":
-        return lora.bitfit(model, "classifier")
-    if method.startswith("LoRA r="):
-        return lora.apply_lora(model, int(method.removeprefix("LoRA r=")), alpha=16, target_modules=("query", "value"),
-                               trainable="classifier", seed=seed)
-    if method in ("last layer", "last 2 layers"):
-        return lora.train_last_layers(model, 1 if method == "last layer" else 2, "classifier")
-    if method == "full":
-        return model.requires_grad_(True)
-    raise ValueError(f"method must be one of {ALL_METHODS}, got {method!r}")
+    return lora.adapt(model, method, seed=seed)
 
 
 def learning_rate(method: str) -> float:
-    return WHOLE_BLOCKS_LR if method in ("last layer", "last 2 layers", "full") else FEW_VALUES_LR
+    from fmteach.applications import lora
+
+    return lora.adaptation_learning_rate(method)
 
 
 def saved_bytes(state_dict) -> int:
@@ -212,8 +200,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, help="the JSON file to write (default benchmarks/results/lesson12_PROFILE.json)")
     parser.add_argument("--steps", type=int, help="training steps per method and seed (default: smoke 40, cpu 150, gpu 300)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds per method")
-    parser.add_argument("--methods", nargs="+", default=list(ALL_METHODS), choices=ALL_METHODS, metavar="METHOD",
-                        help=f"methods to train, from {', '.join(ALL_METHODS)}")
+    from fmteach.applications.lora import ADAPTATION_METHODS
+
+    parser.add_argument("--methods", nargs="+", default=list(ADAPTATION_METHODS), choices=ADAPTATION_METHODS,
+                        metavar="METHOD", help=f"methods to train, from {', '.join(ADAPTATION_METHODS)}")
     parser.add_argument("--clip-steps", type=int, help="tiny CLIP (and ViT) steps (default: smoke 600, cpu 1500, gpu 3000)")
     parser.add_argument("--parts", nargs="+", default=["methods", "deploy", "clip"], choices=["methods", "deploy", "clip"])
     args = parser.parse_args(argv)

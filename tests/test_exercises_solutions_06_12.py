@@ -23,7 +23,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 # id -> (the name the solution defines, its checker); None: the solution calls the checker itself
 CHECKERS = {
     "06.1": (None, None),
-    "06.2": ("next_token_attention", exercises.check_next_token_attention),
+    "06.2": ("attention_at_offset", exercises.check_attention_at_offset),
     "07.1": ("binary_metrics", exercises.check_binary_metrics),
     "07.2": ("padded_tokens", exercises.check_padded_tokens),
     "07.5": ("padding_tokens", exercises.check_sorted_padding),

@@ -245,3 +245,32 @@ def test_bad_arguments_are_named_and_change_nothing(call, error, message):
     if "already" not in message:
         assert all(p.requires_grad for p in model.parameters())  # a refused call froze nothing
         assert not any(isinstance(m, lora.LoRALinear) for m in model.modules())
+
+
+def test_adapt_trains_what_each_method_says():
+    from transformers import BertConfig as HFBertConfig, BertForSequenceClassification
+
+    config = HFBertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
+                          intermediate_size=32, num_labels=2)
+    torch.manual_seed(0)
+    base = BertForSequenceClassification(config)
+    head = 16 * 2 + 2
+
+    def trainable(method):
+        import copy
+
+        return lora.count_trainable(lora.adapt(copy.deepcopy(base), method))
+
+    assert trainable("linear probe") == head
+    assert trainable("full") == sum(p.numel() for p in base.parameters())
+    assert trainable("LoRA r=4") == head + 3 * 2 * 4 * (16 + 16)   # query and value in 3 blocks: A and B
+    assert trainable("LoRA r=1") < trainable("LoRA r=4")
+    biases = sum(p.numel() for n, p in base.named_parameters() if n.endswith("bias") and "classifier" not in n)
+    assert trainable("BitFit") == head + biases
+    assert trainable("last layer") < trainable("last 2 layers") < trainable("full")
+    assert [lora.adaptation_learning_rate(m) for m in ("linear probe", "LoRA r=8", "last layer", "full")] == [
+        1e-3, 1e-3, 1e-4, 1e-4]
+    with pytest.raises(ValueError, match="method must be one of linear probe"):
+        lora.adapt(base, "LoRA r=3")
+    with pytest.raises(ValueError, match="method must be one of"):
+        lora.adaptation_learning_rate("prompt tuning")

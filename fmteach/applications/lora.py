@@ -28,7 +28,13 @@ from .._checks import check_positive, is_int, is_number
 from ..profile import DEFAULT_SEED, seeded
 
 __all__ = ["LoRALinear", "apply_lora", "merge_lora", "freeze", "bitfit", "train_last_layers",
-           "count_trainable", "count_parameters", "trainable_state_dict"]
+           "count_trainable", "count_parameters", "trainable_state_dict", "ADAPTATION_METHODS", "adapt",
+           "adaptation_learning_rate"]
+
+# The ways of adapting a pretrained classifier that lesson 12 compares (see :func:`adapt`).
+ADAPTATION_METHODS = ("linear probe", "BitFit", "LoRA r=1", "LoRA r=2", "LoRA r=4", "LoRA r=8", "LoRA r=16",
+                      "last layer", "last 2 layers", "full")
+_WHOLE_BLOCKS = ("last layer", "last 2 layers", "full")
 
 
 class LoRALinear(nn.Module):
@@ -226,3 +232,32 @@ def trainable_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     pretrained model -- a LoRA adapter and head, the biases of BitFit, or everything when all trains."""
     _check_model(model)
     return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def adapt(model: nn.Module, method: str, *, seed: int = DEFAULT_SEED) -> nn.Module:
+    """Set what ``method`` (one of :data:`ADAPTATION_METHODS`) trains on ``model``, in place; returns it.
+
+    Each trains the ``"classifier"`` head and: nothing else (``"linear probe"``), every bias
+    (``"BitFit"``), a LoRA update of rank r on ``query`` and ``value`` with ``alpha=16``
+    (``"LoRA r=..."``, ``A`` drawn from ``seed``), the last one or two encoder blocks, or every weight
+    (``"full"``). Lesson 12 writes the same table inline and checks it against this function."""
+    if method == "linear probe":
+        return freeze(model, "classifier")
+    if method == "BitFit":
+        return bitfit(model, "classifier")
+    if isinstance(method, str) and method in ADAPTATION_METHODS and method.startswith("LoRA r="):
+        return apply_lora(model, int(method.removeprefix("LoRA r=")), alpha=16, target_modules=("query", "value"),
+                          trainable="classifier", seed=seed)
+    if method in ("last layer", "last 2 layers"):
+        return train_last_layers(model, 1 if method == "last layer" else 2, "classifier")
+    if method == "full":
+        return model.requires_grad_(True)
+    raise ValueError(f"method must be one of {', '.join(ADAPTATION_METHODS)}, got {method!r}")
+
+
+def adaptation_learning_rate(method: str) -> float:
+    """The learning rate lesson 12 gives ``method`` at its step budget: 1e-4 when whole blocks train
+    (the last layers, full fine-tuning), 1e-3 when only a few values do (probe, BitFit, LoRA)."""
+    if method not in ADAPTATION_METHODS:
+        raise ValueError(f"method must be one of {', '.join(ADAPTATION_METHODS)}, got {method!r}")
+    return 1e-4 if method in _WHOLE_BLOCKS else 1e-3

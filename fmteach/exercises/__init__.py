@@ -23,7 +23,7 @@ from .lesson02 import check_causal_mask, check_cross_attention_mask
 from .lesson03 import check_grouped_query_attention, check_post_ln_block
 from .lesson04 import check_lr_schedule, check_sampling_probabilities
 from .lesson05 import check_masked_cross_entropy, check_whole_word_selection
-from .lesson06 import check_encoder_layer_parameters, check_next_token_attention
+from .lesson06 import check_attention_at_offset, check_encoder_layer_parameters
 from .lesson07 import (
     check_binary_metrics,
     check_learning_rate_experiment,
@@ -50,7 +50,7 @@ __all__ = [
     # lesson 05
     "check_whole_word_selection", "check_masked_cross_entropy",
     # lesson 06
-    "check_encoder_layer_parameters", "check_next_token_attention",
+    "check_encoder_layer_parameters", "check_attention_at_offset",
     # lesson 07
     "check_binary_metrics", "check_padded_tokens", "check_learning_rate_experiment", "check_sorted_padding",
     "check_trainer_setup",
