@@ -54,11 +54,12 @@ class Mine(nn.Module):
         return merged
 
 
-def test_the_solution_and_the_package_layer_pass(capsys):
+def test_the_solution_passes_and_the_package_layer_is_refused(capsys):
     exercises.check_lora_linear(Solution)
-    exercises.check_lora_linear(lambda base, r, alpha: lora.LoRALinear(base, r, alpha))
     exercises.check_lora_linear(Mine)
-    assert capsys.readouterr().out.count("✅ the LoRA layer: correct") == 3
+    assert capsys.readouterr().out.count("✅ the LoRA layer: correct") == 2
+    with pytest.raises(AssertionError, match="is fmteach's lora.LoRALinear from section 1"):
+        exercises.check_lora_linear(lambda base, r, alpha: lora.LoRALinear(base, r, alpha))
 
 
 def test_not_attempted_only_reminds(capsys):

@@ -52,3 +52,15 @@ def toy_data() -> TextClassificationData:
     texts, labels = POS + NEG, [1] * 5 + [0] * 5
     split = TextSplit(texts * 4, labels * 4)
     return TextClassificationData("toy", ["negative", "positive"], split, TextSplit(texts, labels), TextSplit(texts, labels))
+
+
+def assert_hint_guides(checker, giveaways, capsys) -> None:
+    """The hint ``checker`` prints for an exercise not attempted yet asks the learner something and
+    names none of ``giveaways`` (words that would state the method)."""
+    def not_done(*args):
+        raise NotImplementedError
+
+    checker(not_done)
+    hint = capsys.readouterr().out.split("Hint: ", 1)[1]
+    assert "?" in hint, hint
+    assert not [word for word in giveaways if word in hint], hint

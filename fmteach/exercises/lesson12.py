@@ -108,6 +108,12 @@ def _check_case(make_layer, n_in: int, n_out: int, r: int, alpha: float) -> None
     used = _peft_use(layer, make_layer)
     if used:
         raise AssertionError(f"{used}: this exercise asks you to write LoRA without the peft library")
+    from ..applications.lora import LoRALinear  # section 1's layer: the answer, so refused too
+
+    for name, module in layer.named_modules():
+        if isinstance(module, LoRALinear):
+            raise AssertionError(f"{name or 'the layer'} is fmteach's lora.LoRALinear from section 1: this exercise "
+                                 f"asks you to write the layer yourself")
     A, B = _low_rank_factors(layer, n_in, n_out, r)
     base_params = _check_frozen_base(layer, A, B)
     layer.eval()
