@@ -26,19 +26,42 @@ from .lm_data import DEFAULT_VAL_PLAYS
 from .masks import IGNORE_INDEX, mask_tokens_for_mlm
 from .profile import DEFAULT_SEED
 
-__all__ = ["SPECIAL_TOKENS", "learn_wordpiece_vocab", "train_wordpiece_tokenizer", "load_wordpiece_tokenizer",
+__all__ = ["SPECIAL_TOKENS", "CORPORA", "MIXED_DATASETS", "pretraining_lines", "learn_wordpiece_vocab", "train_wordpiece_tokenizer", "load_wordpiece_tokenizer",
            "MLMData", "mlm_metrics", "fill_mask", "INPUT_KINDS"]
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4, as in BERT's order of use
 
 
-def _training_lines(val_plays: Sequence[str]) -> list[str]:
-    corpus = load_shakespeare()
-    return [line for name, text in corpus.plays.items() if name not in val_plays for line in text.splitlines() if line]
+CORPORA = {
+    "shakespeare": "the training plays of the Shakespeare corpus",
+    "mixed": "the training plays plus the training splits (never validation or test) of the course's four "
+             "English data sets: BBC news, movie reviews, SMS messages and TREC questions",
+}
+MIXED_DATASETS = ("bbc-news", "movie-reviews", "sms-spam", "trec")
 
 
-def _cache_key(vocab_size: int, val_plays: Sequence[str]) -> str:
-    return sha256_hex(f"{vocab_size}|{sorted(val_plays)}|v3".encode())[:12]
+def _check_corpus(corpus: str) -> None:
+    if corpus not in CORPORA:
+        raise ValueError(f"corpus={corpus!r} is not a pretraining corpus; choose one of {', '.join(CORPORA)}")
+
+
+def pretraining_lines(corpus: str = "shakespeare", val_plays: Sequence[str] = DEFAULT_VAL_PLAYS) -> list[str]:
+    """The lines a mini-BERT pretrains on (see :data:`CORPORA`): the plays not held out, and for
+    ``"mixed"`` also every *training* text of :data:`MIXED_DATASETS`, one line each. No held-out
+    play and no validation or test text of a labelled set is ever in it (tests/test_mlm.py checks)."""
+    _check_corpus(corpus)
+    plays = load_shakespeare().plays
+    lines = [line for name, text in plays.items() if name not in val_plays for line in text.splitlines() if line]
+    if corpus == "mixed":
+        from .text_datasets import load_text_classification
+
+        lines += [text for name in MIXED_DATASETS for text in load_text_classification(name).train.texts]
+    return lines
+
+
+def _cache_key(vocab_size: int, val_plays: Sequence[str], corpus: str = "shakespeare") -> str:
+    extra = "" if corpus == "shakespeare" else f"|{corpus}"  # the Shakespeare files keep their names
+    return sha256_hex(f"{vocab_size}|{sorted(val_plays)}|v3{extra}".encode())[:12]
 
 
 def learn_wordpiece_vocab(word_counts: dict[str, int], vocab_size: int, min_frequency: int = 2) -> list[str]:
@@ -97,17 +120,18 @@ def learn_wordpiece_vocab(word_counts: dict[str, int], vocab_size: int, min_freq
 
 
 def train_wordpiece_tokenizer(vocab_size: int = 8000, *, val_plays: Sequence[str] = DEFAULT_VAL_PLAYS,
-                              use_cache: bool = True) -> PreTrainedTokenizerFast:
+                              use_cache: bool = True, corpus: str = "shakespeare") -> PreTrainedTokenizerFast:
     """A BERT-style WordPiece tokenizer (lower-cased, ``##`` continuation pieces) learned from the
-    training plays only, so validation text is never seen. Deterministic: the same vocabulary on
-    every machine; cached in ``cache_dir()``."""
+    pretraining ``corpus`` only (:func:`pretraining_lines`), so validation text is never seen.
+    Deterministic: the same vocabulary on every machine; cached in ``cache_dir()``."""
+    _check_corpus(corpus)
     from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import WordPiece
 
     def learn() -> Tokenizer:
         normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
         word_counts: dict[str, int] = {}
-        for line in _training_lines(val_plays):
+        for line in pretraining_lines(corpus, val_plays):
             for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(line)):
                 word_counts[word] = word_counts.get(word, 0) + 1
         pieces = learn_wordpiece_vocab(word_counts, vocab_size)
@@ -122,7 +146,7 @@ def train_wordpiece_tokenizer(vocab_size: int = 8000, *, val_plays: Sequence[str
 
     if not use_cache:
         return _as_transformers_tokenizer(learn())
-    path = cache_dir() / f"wordpiece-shakespeare-{vocab_size}-{_cache_key(vocab_size, val_plays)}.json"
+    path = cache_dir() / f"wordpiece-{corpus}-{vocab_size}-{_cache_key(vocab_size, val_plays, corpus)}.json"
     build_once(path, lambda tmp: learn().save(str(tmp)))  # under torchrun: one process learns it
     return _as_transformers_tokenizer(Tokenizer.from_file(str(path)))
 
@@ -156,21 +180,32 @@ class MLMData:
 
     @classmethod
     def from_shakespeare(cls, tokenizer, seq_len: int = 64, val_plays: Sequence[str] = DEFAULT_VAL_PLAYS) -> MLMData:
-        corpus = load_shakespeare()
-        unknown = set(val_plays) - set(corpus.plays)
-        if unknown:
-            raise ValueError(f"unknown validation plays {sorted(unknown)}; names are like {corpus.names[:3]}")
+        """The training plays to learn from, the held-out plays to measure on."""
+        return cls.from_corpus(tokenizer, "shakespeare", seq_len=seq_len, val_plays=val_plays)
 
-        def encode(names):
-            lines = [line for n in names for line in corpus.plays[n].splitlines() if line]
+    @classmethod
+    def from_corpus(cls, tokenizer, corpus: str = "shakespeare", seq_len: int = 64,
+                    val_plays: Sequence[str] = DEFAULT_VAL_PLAYS) -> MLMData:
+        """:func:`pretraining_lines` of ``corpus`` to learn from; the held-out plays to measure on, for
+        every corpus, so that models pretrained on different text are measured on the same text."""
+        _check_corpus(corpus)
+        corpus_plays = load_shakespeare()
+        unknown = set(val_plays) - set(corpus_plays.plays)
+        if unknown:
+            raise ValueError(f"unknown validation plays {sorted(unknown)}; names are like {corpus_plays.names[:3]}")
+
+        def encode(lines):
             ids = tokenizer(lines, add_special_tokens=False)["input_ids"]
             return torch.tensor([t for row in ids for t in row], dtype=torch.long)
 
+        def build(tmp):
+            val_lines = [line for n in val_plays for line in corpus_plays.plays[n].splitlines() if line]
+            torch.save({"train": encode(pretraining_lines(corpus, val_plays)), "val": encode(val_lines)}, tmp)
+
         # Encoding 5 M characters takes seconds; the streams are cached next to the tokenizer.
         vocab_hash = sha256_hex(str(sorted(tokenizer.get_vocab().items())).encode())[:12]
-        path = cache_dir() / f"mlm-streams-{vocab_hash}-{_cache_key(len(tokenizer), val_plays)}.pt"
-        build_once(path, lambda tmp: torch.save({"train": encode([n for n in corpus.plays if n not in val_plays]),
-                                                 "val": encode(val_plays)}, tmp))  # under torchrun: one process
+        path = cache_dir() / f"mlm-streams-{vocab_hash}-{_cache_key(len(tokenizer), val_plays, corpus)}.pt"
+        build_once(path, build)  # under torchrun: one process
         streams = torch_load(path, expected="token streams cached by MLMData", required_keys=("train", "val"))
         return cls(tokenizer, streams["train"], streams["val"], seq_len)
 

@@ -2,6 +2,7 @@
 
     python -m fmteach.pretrain_mlm --profile cpu --out runs/mlm-cpu
     python -m fmteach.pretrain_mlm --recipe course --out runs/course-models/minibert-course   # the shipped model
+    python -m fmteach.pretrain_mlm --recipe course --corpus mixed --out runs/...   # + modern English (lesson 07)
     torchrun --nproc_per_node=8 -m fmteach.pretrain_mlm --profile gpu --out runs/mlm-gpu
 
 Prints progress, writes ``ckpt.pt`` (resumable with ``--resume``), ``history.json`` and
@@ -14,14 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from ._io import CheckpointError, atomic_write, sha256_hex
 from .bert import BertConfig, MiniBertForMaskedLM
-from .mlm import MLMData, mlm_metrics, train_wordpiece_tokenizer
+from .mlm import CORPORA, MLMData, mlm_metrics, train_wordpiece_tokenizer
 from .profile import DEFAULT_SEED, PROFILES, by_profile, get_device, get_profile, seeded
 from .train import (
     HISTORY_NAME,
@@ -46,6 +47,9 @@ class MLMRecipe:
     seq_len: int = 64
     vocab_size: int = 8000
     val_rows: int = 256
+    # the text it learns from (fmteach.mlm.CORPORA); kept out of repr so that the Shakespeare recipes'
+    # cache keys (a hash of the repr) stay as they were; load_mini_bert_mlm adds it when it differs
+    corpus: str = field(default="shakespeare", repr=False)
 
     @classmethod
     def from_profile(cls, profile: str | None = None, **overrides) -> MLMRecipe:
@@ -103,7 +107,8 @@ def pretrain(recipe: MLMRecipe, *, data: MLMData | None = None, model: MiniBertF
     :func:`~fmteach.mlm.mlm_metrics` on the held-out plays (accuracy at ``[MASK]``, perplexity ...)."""
     device = device or get_device()
     if data is None:
-        data = MLMData.from_shakespeare(train_wordpiece_tokenizer(recipe.vocab_size), seq_len=recipe.seq_len)
+        tokenizer = train_wordpiece_tokenizer(recipe.vocab_size, corpus=recipe.corpus)
+        data = MLMData.from_corpus(tokenizer, recipe.corpus, seq_len=recipe.seq_len)
     if model is None:
         with seeded(recipe.train.seed):  # the initial weights; the caller's RNG is left as it was
             model = MiniBertForMaskedLM(recipe.bert)
@@ -127,7 +132,7 @@ def load_mini_bert_mlm(profile: str | None = None, *, progress: bool | None = No
 
     profile = get_profile() if profile is None else profile
     recipe = MLMRecipe.from_profile(profile)
-    key = sha256_hex(repr(recipe).encode())[:12]
+    key = sha256_hex(repr(recipe).encode())[:12]  # a profile recipe always pretrains on Shakespeare
     path = cache_dir() / f"mini-bert-mlm-{profile}-{key}.safetensors"
     tokenizer = train_wordpiece_tokenizer(recipe.vocab_size)
     if path.exists():
@@ -149,6 +154,8 @@ def _parse_args(argv) -> argparse.Namespace:
     parser.add_argument("--profile", choices=PROFILES, default=None)
     parser.add_argument("--recipe", choices=("profile", "course"), default="profile",
                         help="sizes: the profile's preset (default), or the shipped course model's recipe")
+    parser.add_argument("--corpus", choices=list(CORPORA), default="shakespeare",
+                        help="the text to pretrain on: " + "; ".join(f"{k}: {v}" for k, v in CORPORA.items()))
     parser.add_argument("--out", required=True, help="folder for ckpt.pt, history.json, curves.png")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--max-steps", type=int, default=None)
@@ -193,6 +200,7 @@ def main(argv=None) -> None:
 
     rank, world, device = setup_distributed()
     recipe = MLMRecipe.course() if args.recipe == "course" else MLMRecipe.from_profile(args.profile)
+    recipe = replace(recipe, corpus=args.corpus)
     train_changes = {k: v for k, v in (("max_steps", args.max_steps),
                                        ("checkpoint_interval", args.checkpoint_interval)) if v}
     recipe = replace(recipe, train=replace(recipe.train, **train_changes))
@@ -200,15 +208,17 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     jsonl = args.metrics_jsonl if rank == 0 else None
     append_jsonl(jsonl, {"event": "start", "profile": args.profile or get_profile(), "device": str(device),
-                         "processes": world, "torch": torch.__version__, "seq_len": recipe.seq_len,
+                         "processes": world, "torch": torch.__version__, "seq_len": recipe.seq_len, "corpus": recipe.corpus,
                          "bert_config": recipe.bert.__dict__, "train_config": recipe.train.__dict__})
     model, data, result = pretrain(recipe, device=device, out_dir=out, resume=args.resume, on_eval=_report(jsonl),
                                    progress=rank == 0 and not args.no_progress, max_seconds=args.max_seconds,
                                    stop_at_step=args.stop_at_step,
-                                   checkpoint_extra={"profile": args.profile or get_profile(), "recipe": args.recipe})
+                                   checkpoint_extra={"profile": args.profile or get_profile(), "recipe": args.recipe,
+                                                     "corpus": recipe.corpus})
     if rank == 0:
         baseline = data.most_frequent_token_accuracy(data.validation_batches(n_rows=recipe.val_rows))
-        summary = {"profile": args.profile or get_profile(), "recipe": args.recipe, "seconds": result.seconds, "steps": result.step,
+        summary = {"profile": args.profile or get_profile(), "recipe": args.recipe, "corpus": recipe.corpus,
+                   "seconds": result.seconds, "steps": result.step,
                    "most_frequent_token_accuracy": baseline, "final": result.history[-1] if result.history else None,
                    "out_of_time": result.out_of_time, "max_steps": recipe.train.max_steps}
         write_history(out / HISTORY_NAME, summary, result.history, result.step_losses)

@@ -165,25 +165,49 @@ def test_cloze_probes_follow_their_rule():
         cloze_probes(tokenizer, n=0)
 
 
-def test_pretraining_text_holds_no_evaluation_example():
-    """The course mini-BERTs pretrain on the training plays only: no line of the held-out plays the
-    lessons evaluate on (the thou/you cloze of lesson 08, the probes, the MLM validation windows),
-    and no validation or test text of a labelled set the course fine-tunes or prompts on (lesson 09's
-    leakage, avoided). A test, so that adding text to the pretraining corpus cannot leak silently."""
+@pytest.mark.parametrize("corpus", ["shakespeare", "mixed"])
+def test_pretraining_text_holds_no_evaluation_example(corpus):
+    """The course mini-BERTs pretrain on the training plays (and, ``mixed``, the training splits of
+    the English data sets) only: no line of the held-out plays the lessons evaluate on (the thou/you
+    cloze of lesson 08, the probes, the MLM validation windows), and no validation or test text of a
+    labelled set the course fine-tunes or prompts on (lesson 09's leakage, avoided). A test, so that
+    adding text to the pretraining corpus cannot leak silently."""
     from fmteach.fewshot import thou_or_you
-    from fmteach.lm_data import DEFAULT_VAL_PLAYS
-    from fmteach.mlm import _training_lines
+    from fmteach.mlm import MIXED_DATASETS, pretraining_lines
     from fmteach.text_datasets import load_text_classification
 
-    pretraining = "\n".join(_training_lines(DEFAULT_VAL_PLAYS))
-    lines = {line.strip() for line in pretraining.splitlines()}
+    pretraining_list = pretraining_lines(corpus)
+    pretraining = "\n".join(pretraining_list)
+    lines = {line.strip() for line in pretraining.splitlines()} | {t.strip() for t in pretraining_list}
     cloze = thou_or_you()
     assert len(cloze) > 100
     # the pronoun is cut from each example, so look for the rest of the line, at least 30 characters long
     long_examples = [t for t in cloze.texts if len(t) >= 30]
     assert long_examples and not [t for t in long_examples if t in pretraining]
-    for name in ("movie-reviews", "sms-spam", "trec", "bbc-news"):
+    for name in MIXED_DATASETS:
         data = load_text_classification(name)
         for split in (data.validation, data.test):
             leaked = [t for t in split.texts if t.strip() in lines]
             assert not leaked, f"{name}: {len(leaked)} evaluation texts in the pretraining text, e.g. {leaked[0]!r}"
+        # and the check can see a text when it is there: the mixed corpus holds every training text
+        assert (data.train.texts[0].strip() in lines) == (corpus == "mixed")
+
+
+def test_unknown_corpus_is_a_clear_error():
+    from fmteach.mlm import MLMData, pretraining_lines, train_wordpiece_tokenizer
+
+    for call in (lambda: pretraining_lines("wikipedia"), lambda: train_wordpiece_tokenizer(500, corpus="wikipedia"),
+                 lambda: MLMData.from_corpus(None, "wikipedia")):
+        with pytest.raises(ValueError, match=r"corpus='wikipedia'.*shakespeare, mixed"):
+            call()
+
+
+def test_the_mixed_corpus_keeps_the_held_out_plays_for_measuring(tokenizer):
+    """Models pretrained on different text are measured on the same held-out plays."""
+    from fmteach.mlm import MLMData
+
+    mixed_tok = train_wordpiece_tokenizer(8000, corpus="mixed")
+    shakespeare, mixed = MLMData.from_shakespeare(tokenizer, seq_len=32), MLMData.from_corpus(mixed_tok, "mixed", seq_len=32)
+    assert len(mixed.train_ids) > 2 * len(shakespeare.train_ids)  # 2.5 M tokens against 1.1 M
+    held_out = [tok.decode(data.val_ids[:200].tolist())[:300] for tok, data in ((tokenizer, shakespeare), (mixed_tok, mixed))]
+    assert held_out[0] == held_out[1]

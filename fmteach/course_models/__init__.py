@@ -56,6 +56,11 @@ COURSE_MODELS: dict[str, _Spec] = {
         "minibert", "tokenizer.json",
         f"python -m fmteach.pretrain_mlm --recipe course --out {RUN_ROOT}/minibert-shakespeare --no-progress "
         f"--metrics-jsonl {RUN_ROOT}/minibert-shakespeare.jsonl"),
+    # the same recipe on Shakespeare plus the training splits of the course's English data sets
+    "minibert-mixed": _Spec(
+        "minibert", "tokenizer.json",
+        f"python -m fmteach.pretrain_mlm --recipe course --corpus mixed --out {RUN_ROOT}/minibert-mixed --no-progress "
+        f"--metrics-jsonl {RUN_ROOT}/minibert-mixed.jsonl"),
 }
 
 

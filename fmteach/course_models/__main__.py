@@ -19,7 +19,7 @@ import json
 import platform
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -96,7 +96,8 @@ def _export_minibert(run: Path, folder: Path) -> tuple[dict, dict]:
     model.eval()
     recipe_name = history["summary"].get("recipe") or ckpt["extra"].get("recipe", "profile")
     recipe = MLMRecipe.course() if recipe_name == "course" else MLMRecipe.from_profile(history["summary"]["profile"])
-    tokenizer = train_wordpiece_tokenizer(recipe.vocab_size)
+    recipe = replace(recipe, corpus=ckpt["extra"].get("corpus", "shakespeare"))
+    tokenizer = train_wordpiece_tokenizer(recipe.vocab_size, corpus=recipe.corpus)
     _save_weights(model, folder / WEIGHTS)
     (folder / CONFIG).write_text(json.dumps(asdict(model.config), indent=1) + "\n")
     tokenizer.backend_tokenizer.save(str(folder / "tokenizer.json"))
@@ -112,7 +113,7 @@ def minibert_metrics(model, tokenizer, recipe) -> dict:
     most-frequent-token baseline at ``[MASK]``."""
     from ..mlm import MLMData, mlm_metrics
 
-    data = MLMData.from_shakespeare(tokenizer, seq_len=recipe.seq_len)
+    data = MLMData.from_corpus(tokenizer, recipe.corpus, seq_len=recipe.seq_len)  # held out: the same plays
     batches = data.validation_batches(n_rows=recipe.val_rows)
     measured = mlm_metrics(model, batches, mask_token_id=tokenizer.mask_token_id)
     return {
@@ -140,6 +141,7 @@ def remeasure(name: str) -> dict:
     loaded = course_model(name)
     manifest = json.loads((course_model_dir(name) / MANIFEST).read_text())
     recipe = MLMRecipe.course() if "--recipe course" in manifest["command"] else MLMRecipe.from_profile("cpu")
+    recipe = replace(recipe, corpus="mixed" if "--corpus mixed" in manifest["command"] else "shakespeare")
     old = manifest["metrics"]
     manifest["metrics"] = {**minibert_metrics(loaded.model, loaded.tokenizer, recipe),
                            **{k: old[k] for k in ("steps", "parameters") if k in old}}
