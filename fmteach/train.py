@@ -199,6 +199,8 @@ class _Run:
             _set_rng_state(state["rng"][self.rank if self.rank < len(state["rng"]) else 0], self.data_generator)
         else:
             torch.manual_seed(self.config.seed + self.rank)  # dropout masks: reproducible, different on each rank
+        # model: the module itself (weights, eval, checkpoint); ddp: what holds no_sync() for gradient
+        # accumulation; net: what the training forward runs through (DDP and/or torch.compile around model)
         self.ddp = self.net = self.model
         if self.world > 1:
             self.ddp = self.net = DistributedDataParallel(
@@ -289,13 +291,36 @@ class _Run:
         self.pending.append(step_loss)
         self.result.step += 1
 
-    def _out_of_time(self, started: float, max_seconds: float) -> bool:
+    def _budget_spent(self, started: float, max_seconds: float | None, end: int) -> bool:
+        """Whether the wall-clock budget is spent, checked every ``log_interval`` steps before ``end``;
+        every process gets the same answer, so all stop at the same step."""
+        if max_seconds is None or self.result.step % self.config.log_interval or self.result.step >= end:
+            return False
         spent = torch.tensor(float(time.perf_counter() - started >= max_seconds), device=self.device)
-        if self.world > 1:  # every process must stop at the same step
+        if self.world > 1:
             dist.all_reduce(spent, op=dist.ReduceOp.MAX)
         return bool(spent.item())
 
+    def _after_step(self, last: bool, bar, verbose: bool) -> None:
+        """Log, evaluate and checkpoint when an interval falls on this step, and at the ``last`` one."""
+        config, step = self.config, self.result.step
+        evaluate = step % config.eval_interval == 0 or step == config.max_steps or self.result.out_of_time
+        save = self.ckpt_path is not None and (last or bool(config.checkpoint_interval)
+                                               and step % config.checkpoint_interval == 0)
+        if last or evaluate or save or step % config.log_interval == 0:
+            self.flush()
+            bar.set_postfix(loss=f"{self.result.step_losses[-1]:.4f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}",
+                            refresh=False)
+        if evaluate:
+            entry = self.evaluate(step)
+            if verbose and self.rank == 0:
+                bar.write(f"step {step:>6}: train loss {entry['train_loss']:.4f}, val loss {entry['val_loss']:.4f}")
+        if save:
+            self.save()
+
     def loop(self, stop_at_step: int | None, max_seconds: float | None, *, progress, verbose: bool) -> None:
+        """Step until ``end`` (``stop_at_step`` or ``max_steps``) or until ``max_seconds`` is spent,
+        evaluating, logging and checkpointing on their intervals and once more at the last step."""
         config, r = self.config, self.result
         end = config.max_steps if stop_at_step is None else min(stop_at_step, config.max_steps)
         bar = tqdm(total=end, initial=r.step, disable=not progress_enabled(progress) or self.rank != 0, desc="train",
@@ -308,23 +333,10 @@ class _Run:
         while r.step < end:
             self.step()
             bar.update(1)
-            if max_seconds is not None and r.step % config.log_interval == 0 and r.step < end:
-                if self._out_of_time(started, max_seconds):
-                    end, r.out_of_time = r.step, True
-            is_eval = (r.step % config.eval_interval == 0 or r.step == config.max_steps
-                       or (r.out_of_time and r.step == end))
-            is_ckpt = self.ckpt_path is not None and (
-                r.step == end or (config.checkpoint_interval and r.step % config.checkpoint_interval == 0))
-            if r.step % config.log_interval == 0 or r.step == end or is_eval or is_ckpt:
-                self.flush()
-                bar.set_postfix(loss=f"{r.step_losses[-1]:.4f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}",
-                                refresh=False)
-            if is_eval:
-                entry = self.evaluate(r.step)
-                if verbose and self.rank == 0:
-                    bar.write(f"step {entry['step']:>6}: train loss {entry['train_loss']:.4f}, "
-                              f"val loss {entry['val_loss']:.4f}")
-            if is_ckpt:
-                self.save()
+            r.out_of_time = self._budget_spent(started, max_seconds, end)
+            last = r.step == end or r.out_of_time
+            self._after_step(last, bar, verbose)
+            if r.out_of_time:
+                break
         bar.close()
         r.seconds = time.perf_counter() - started

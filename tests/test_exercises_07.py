@@ -10,6 +10,7 @@ from transformers import TrainingArguments
 
 import fmteach.finetune
 from fmteach import exercises
+from tests.tiny import assert_hint_guides
 
 
 def binary_metrics(tp, fp, fn, tn):
@@ -80,7 +81,7 @@ def test_learning_rate_experiment(capsys):
     exercises.check_learning_rate_experiment(run(0.76), "about the same", baseline, "test")   # within 0.02
     exercises.check_learning_rate_experiment(run(0.80), "higher", baseline, "test")
     assert capsys.readouterr().out.count("✅") == 2
-    with pytest.raises(AssertionError, match="you predicted 'higher'; measured .*: lower.\nWhy: .*\nHint: change one"):
+    with pytest.raises(AssertionError, match="you predicted 'higher'; measured .*: lower.\nWhy: .*\nHint: what must match"):
         exercises.check_learning_rate_experiment(run(0.62), "higher", baseline, "test")
     with pytest.raises(AssertionError, match="prediction must be one of 'higher', 'lower', 'about the same'"):
         exercises.check_learning_rate_experiment(run(0.62), "worse", baseline, "test")
@@ -137,7 +138,7 @@ def test_sorted_padding(capsys):
     exec(exercises.solution("07.5"), namespace)  # noqa: S102  our own source text
     exercises.check_sorted_padding(namespace["padding_tokens"])
     assert capsys.readouterr().out.count("✅") == 2
-    with pytest.raises(AssertionError, match="changed the list it was given .*\n.*Hint: padding in one batch"):
+    with pytest.raises(AssertionError, match="changed the list it was given .*\n.*Hint: how many tokens"):
         exercises.check_sorted_padding(lambda lengths, bs: (padding_tokens(lengths, bs)[0],
                                                             padding_tokens(lengths.sort() or lengths, bs)[1]))
     with pytest.raises(AssertionError, match=r"lengths=\[12, 4, 4, 4, 30\], batch_size=3: got \(42, 44\)"):
@@ -234,7 +235,7 @@ def test_trainer_setup_not_attempted(capsys):
 
     exercises.check_trainer_setup(my_compute_metrics, my_training_arguments)
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and lines[0].startswith("⏳ compute_metrics in numpy: not attempted yet. Hint: argmax")
+    assert len(lines) == 2 and lines[0].startswith("⏳ compute_metrics in numpy: not attempted yet. Hint: which axis")
     assert lines[1].startswith("⏳ TrainingArguments for the stated goal: not attempted yet. Hint: one goal, one field")
     exercises.check_trainer_setup(METRICS, my_training_arguments)  # one done, one not: a verdict for each
     assert capsys.readouterr().out.splitlines()[0] == "✅ compute_metrics in numpy: correct"
@@ -244,7 +245,7 @@ def test_trainer_setup_not_attempted(capsys):
     (dict(axis=0), r"7 examples, 2 classes: your function raised ValueError: .*\(predictions: logits of shape \(7, 2\), "
                    r"a row per example and a column per class"),
     (dict(positive=0), r"7 examples, 2 classes: f1 is 0.666667, expected 0.750000 \(the F1 of label 0: the "
-                       r"positive class is label 1\)\nHint: argmax"),
+                       r"positive class is label 1\)\nHint: which axis"),
     (dict(unwrap=False), r"predictions = \(logits, hidden states\): your function raised ValueError: .*or a tuple "
                          r"\(logits, \.\.\.\) when the model returns more"),
     (dict(empty="warn"), r"label 1 never predicted: your function raised RuntimeWarning: invalid value .*\(no ratio "
@@ -363,3 +364,31 @@ def test_training_arguments_that_transformers_5_refuses():
         exercises.check_trainer_setup(METRICS, lambda output_dir: arguments_with()("elsewhere"))
     with pytest.raises(AssertionError, match="return transformers.TrainingArguments .*got \\{'eval_strategy'"):
         exercises.check_trainer_setup(METRICS, lambda output_dir: {"eval_strategy": "epoch"})
+
+
+# --- every hint of lesson 07 asks a question and states neither the method nor, for 07.4, the answer ----------
+
+def _one_function(check):
+    """A checker of two functions as one of one: the other gets the reference, so only one hint is printed."""
+    return {"compute_metrics": lambda fn: check(fn, ARGUMENTS), "arguments": lambda fn: check(METRICS, fn)}
+
+
+HINTS = {  # exercise -> (a checker of one function, what its hint must not say)
+    "07.1": (exercises.check_binary_metrics, ("tp / (tp + fp)", "tp + fn", "2 * p", "/ (p + r)")),
+    "07.2": (exercises.check_padded_tokens, ("len(lengths) * max_length", "max(b)", "* max_length")),
+    "07.4": (lambda fn: exercises.check_learning_rate_experiment(fn, ..., FakeTrainer(0.75), "test"),
+             ("lower", "higher", "about the same", "too little", "too few", "not enough", "smaller rate",
+              "further", "farther", "dataclasses.replace", "load_for_classification")),
+    "07.5": (exercises.check_sorted_padding, ("sorted(", ".sort(", "minus", "- sum", "max(b)", "len(b)")),
+    "07.6 compute_metrics": (_one_function(exercises.check_trainer_setup)["compute_metrics"],
+                             ("argmax", "axis=-1", "[0]", "np.unique", "2 * tp", "if tp", "is 0", "zero")),
+    "07.6 arguments": (_one_function(exercises.check_trainer_setup)["arguments"],
+                       ("eval_strategy", "save_strategy", "metric_for_best_model", "greater_is_better",
+                        "save_total_limit", "warmup_steps", "0.1", "\"epoch\"", "'none'", "load_best_model_at_end")),
+}
+
+
+@pytest.mark.parametrize("exercise", sorted(HINTS))
+def test_hints_guide_without_giving_the_method_or_the_answer(exercise, capsys):
+    checker, giveaways = HINTS[exercise]
+    assert_hint_guides(checker, giveaways, capsys)

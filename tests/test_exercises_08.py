@@ -1,18 +1,65 @@
 """The exercise checkers of lesson 08 (zero-shot and few-shot learning)."""
 
+import random
 from collections import Counter
 
+import numpy as np
 import pytest
+import sklearn.dummy
 import torch
 import torch.nn.functional as F
 
 from fmteach import exercises, fewshot
+from fmteach.exercises import lesson08
 from fmteach.fewshot import zero_shot
 
 
-def chance_baselines(train_labels, test_labels, num_classes):
+def stratified_guess_accuracy(train_labels, test_labels, num_classes):
+    train, test = Counter(train_labels), Counter(test_labels)
+    return sum(train[c] / len(train_labels) * test[c] / len(test_labels) for c in range(num_classes))
+
+
+def numpy_stratified(train_labels, test_labels, num_classes):  # returns a numpy scalar: fine too
+    p = np.bincount(train_labels, minlength=num_classes) / len(train_labels)
+    q = np.bincount(test_labels, minlength=num_classes) / len(test_labels)
+    return p @ q
+
+
+def _frequencies(labels, num_classes):
+    return [labels.count(c) / len(labels) for c in range(num_classes)]
+
+
+def uniform_guess(train_labels, test_labels, num_classes):
+    return 1 / num_classes
+
+
+def train_majority(train_labels, test_labels, num_classes):
     majority = Counter(train_labels).most_common(1)[0][0]
-    return 1 / num_classes, sum(y == majority for y in test_labels) / len(test_labels)
+    return test_labels.count(majority) / len(test_labels)
+
+
+def guesses_from_test_frequencies(train_labels, test_labels, num_classes):
+    return sum(q * q for q in _frequencies(test_labels, num_classes))
+
+
+def train_frequencies_for_both(train_labels, test_labels, num_classes):
+    return sum(p * p for p in _frequencies(train_labels, num_classes))
+
+
+def sampled_guesses(train_labels, test_labels, num_classes):  # an estimate from random draws, not the expectation
+    draw = random.Random(0)
+    guesses = draw.choices(train_labels, k=20 * len(test_labels))
+    return sum(g == y for g, y in zip(guesses, test_labels * 20)) / len(guesses)
+
+
+def counts_not_frequencies(train_labels, test_labels, num_classes):
+    return sum(train_labels.count(c) * test_labels.count(c) for c in range(num_classes))
+
+
+def with_dummy_classifier(train_labels, test_labels, num_classes):
+    model = sklearn.dummy.DummyClassifier(strategy="prior").fit([[0]] * len(train_labels), train_labels)
+    return float(model.predict_proba([[0]])[0] @ np.bincount(test_labels, minlength=len(model.classes_))[model.classes_]
+                 / len(test_labels))
 
 
 def prototype_predict(train_x, train_y, test_x, num_classes):
@@ -30,19 +77,13 @@ def _not_done(*args):
 
 
 def test_checkers_accept_right_answers(capsys):
-    exercises.check_chance_baselines(chance_baselines)
+    exercises.check_stratified_guess(stratified_guess_accuracy)
     exercises.check_prototype_predict(prototype_predict)
     exercises.check_prototype_predict(lambda *a: prototype_predict(*a).tolist())  # a list is fine too
     assert capsys.readouterr().out.count("✅") == 3
 
 
 def test_checkers_reject_wrong_answers_with_hints():
-    with pytest.raises(AssertionError, match=r"random accuracy .* expected 0\.2000\n.*Hint: how often is a uniform"):
-        exercises.check_chance_baselines(lambda tr, te, c: (1 / len(set(tr)), chance_baselines(tr, te, c)[1]))
-    with pytest.raises(AssertionError, match="majority accuracy"):  # the majority of the *test* labels: a peek
-        exercises.check_chance_baselines(lambda tr, te, c: (1 / c, chance_baselines(te, te, c)[1]))
-    with pytest.raises(AssertionError, match="pair"):
-        exercises.check_chance_baselines(lambda tr, te, c: 1 / c)
     with pytest.raises(AssertionError, match=r"raw dot products: lengths still count.*\n.*Hint: one prototype per class"):
         exercises.check_prototype_predict(dot_product_predict)
     with pytest.raises(AssertionError, match="predictions differ"):
@@ -52,13 +93,62 @@ def test_checkers_reject_wrong_answers_with_hints():
 
 
 def test_not_attempted_only_reminds(capsys):
-    exercises.check_chance_baselines(_not_done)
-    exercises.check_chance_baselines(lambda *a: ...)
-    exercises.check_chance_baselines(lambda *a: (..., ...))
+    exercises.check_stratified_guess(_not_done)
+    exercises.check_stratified_guess(lambda *a: ...)
     exercises.check_prototype_predict(_not_done)
     exercises.check_prototype_predict(lambda *a: ...)
     out = capsys.readouterr().out
-    assert out.count("⏳") == 5 and "✅" not in out
+    assert out.count("⏳") == 4 and "✅" not in out
+
+
+# --- 08.1: the expected accuracy of a guesser that follows the training labels --------------------------------
+
+def test_stratified_guess_accepts_other_right_forms(capsys):
+    exercises.check_stratified_guess(numpy_stratified)
+    exercises.check_stratified_guess(lambda tr, te, c: torch.tensor(numpy_stratified(tr, te, c)))  # a 0-d tensor
+    assert capsys.readouterr().out.count("✅") == 2
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (uniform_guess, r"0\.5000 is the uniform guess's accuracy, 1/C"),
+    (train_majority, r"0\.1667 is the accuracy of always answering the most frequent training label"),
+    (guesses_from_test_frequencies, "you gave the guesser the test split's label frequencies"),
+    (train_frequencies_for_both, "you used the training frequencies for the true labels as well"),
+    (sampled_guesses, r"got 0\.4\d+, expected 0\.4333\. It is close: .* not estimated by drawing random guesses"),
+    (counts_not_frequencies, "an accuracy lies between 0 and 1"),
+    (with_dummy_classifier, "your function calls sklearn.dummy.DummyClassifier, which this exercise asks you to do "
+                            "without"),
+    (lambda tr, te, c: (1 / c, train_majority(tr, te, c)), "return one number, the expected accuracy; got tuple"),
+    (lambda tr, te, c: "0.5", "return one number, got str"),
+])
+def test_stratified_guess_names_the_mistake(wrong, message):
+    with pytest.raises(AssertionError, match=message + r"(.|\n)*Hint: a guess is right when it names the true label"):
+        exercises.check_stratified_guess(wrong)
+
+
+def test_stratified_guess_catches_what_the_first_case_lets_through():
+    """Mistakes right on the first case meet a later one: a class absent from train, C above every label,
+    a split of a different length and frequencies."""
+    def only_seen_classes(tr, te, c):  # forgets classes missing from train: breaks on class ids it never saw
+        seen = sorted(set(tr))
+        return sum(tr.count(k) / len(tr) * te.count(k) / len(te) for k in seen[:2])
+
+    with pytest.raises(AssertionError, match=r"train labels \[0, 3, 3, 3, 1, 0\], test labels \[1, 1, 1, 2\], C = 5"):
+        exercises.check_stratified_guess(only_seen_classes)
+    with pytest.raises(AssertionError, match=r"120 train and 45 test labels over C = 6 classes"):
+        exercises.check_stratified_guess(lambda tr, te, c: stratified_guess_accuracy(tr, te, min(c, 5)))
+
+
+def test_stratified_cases_are_unequal_and_tell_the_mistakes_apart():
+    cases = lesson08._stratified_cases()
+    assert cases == lesson08._stratified_cases()                         # the same every run
+    assert all(len(train) != len(test) for train, test, _ in cases)
+    assert any(set(range(c)) - set(train) for train, _, c in cases) and any(set(range(c)) - set(test) for _, test, c in cases)
+    train, test, c = cases[0]
+    values = [f(train, test, c) for f in (stratified_guess_accuracy, uniform_guess, train_majority,
+                                         guesses_from_test_frequencies, train_frequencies_for_both)]
+    assert min(abs(a - b) for i, a in enumerate(values) for b in values[i + 1:]) > 0.05  # all different on case 1
+    assert sklearn.dummy.DummyClassifier().fit([[0]], [1]).predict([[0]])[0] == 1         # restored after the check
 
 
 # --- 08.3: cloze scores from a verbalizer, with contextual calibration ----------------------------------------

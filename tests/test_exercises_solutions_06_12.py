@@ -27,7 +27,7 @@ CHECKERS = {
     "07.1": ("binary_metrics", exercises.check_binary_metrics),
     "07.2": ("padded_tokens", exercises.check_padded_tokens),
     "07.5": ("padding_tokens", exercises.check_sorted_padding),
-    "08.1": ("chance_baselines", exercises.check_chance_baselines),
+    "08.1": ("stratified_guess_accuracy", exercises.check_stratified_guess),
     "08.2": ("prototype_predict", exercises.check_prototype_predict),
     "08.3": ("calibrated_cloze_scores", exercises.check_cloze_calibration),
     "09.1": ("count_normalized_duplicates", exercises.check_count_normalized_duplicates),

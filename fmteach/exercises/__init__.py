@@ -31,7 +31,7 @@ from .lesson07 import (
     check_sorted_padding,
     check_trainer_setup,
 )
-from .lesson08 import check_chance_baselines, check_cloze_calibration, check_prototype_predict
+from .lesson08 import check_cloze_calibration, check_prototype_predict, check_stratified_guess
 from .lesson09 import check_association, check_count_normalized_duplicates, check_early_stopping
 from .lesson10 import check_align_labels, check_best_span
 from .lesson11 import check_cross_attention, check_patchify
@@ -55,7 +55,7 @@ __all__ = [
     "check_binary_metrics", "check_padded_tokens", "check_learning_rate_experiment", "check_sorted_padding",
     "check_trainer_setup",
     # lesson 08
-    "check_chance_baselines", "check_prototype_predict", "check_cloze_calibration",
+    "check_stratified_guess", "check_prototype_predict", "check_cloze_calibration",
     # lesson 09
     "check_count_normalized_duplicates", "check_association", "check_early_stopping",
     # lessons 10 and 11

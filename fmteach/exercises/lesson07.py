@@ -85,9 +85,10 @@ def check_learning_rate_experiment(finetune_at: Callable, prediction, baseline, 
     ``prediction``, written before running: is the test accuracy at ``learning_rate`` "higher", "lower"
     or "about the same" (within 0.02) than the baseline's? The checker refuses a run that changed anything
     else or kept training the baseline's model, then measures both on ``test_set``."""
-    hint = ("change one thing only: a fresh pretrained model and the recipe of the lesson's run, with "
-            "dataclasses.replace for the learning rate. For the prediction: how far can the weights move "
-            "in this run's number of steps at the smaller rate?")
+    hint = ("what must match the lesson's run for the comparison to say what the rate did: the starting "
+            "weights, the data, the number of steps? For the prediction, compare two distances at each rate: "
+            "how far the weights can move from the pretrained ones in this run's steps, and how far they must "
+            "move before the new head sorts the reviews well")
     title = f"learning rate {_rate(learning_rate)} against the lesson's run"
     with _exercise(title, hint):
         if prediction is ...:
@@ -147,8 +148,9 @@ def check_sorted_padding(fn: Callable) -> None:
     """Exercise 07.5: ``fn(lengths, batch_size)`` -> (padding tokens in the given order, padding tokens with
     the examples sorted shortest first), batches of ``batch_size`` padded to their longest member; the
     caller's ``lengths`` stay as they were."""
-    hint = ("padding in one batch is what its rectangle holds minus the real tokens. Sorted, neighbours have "
-            "similar lengths -- can you sort without changing the list you were given?")
+    hint = ("how many tokens does one padded batch hold (Exercise 2 counted them), and how many of those are "
+            "real? The caller still needs its list in the order it gave it: does your way of sorting leave "
+            "that list as it was?")
     with _exercise("padding saved by sorting by length", hint):
         cases = (([5, 9, 3, 7], 2), ([12, 4, 4, 4, 30], 3), ([8], 4), ([6, 6, 6, 6, 6], 2), ([9, 2, 7, 4], 1),
                  ([3, 40, 5, 38, 4, 41, 6], 2))
@@ -197,10 +199,10 @@ def check_trainer_setup(compute_metrics_fn: Callable, training_arguments_fn: Cal
     import sklearn.metrics
     from transformers import EvalPrediction, TrainingArguments
 
-    with _exercise("compute_metrics in numpy", "argmax over the class axis gives one prediction per example; "
-                   "Trainer may pass a tuple, logits first. F1 of label 1 needs three counts: decide what it is "
-                   "without a true positive before you divide. Balanced accuracy: for each class that has "
-                   "examples, the share of them found, then the mean"):
+    with _exercise("compute_metrics in numpy", "which axis of the logits holds the classes, and what turns a "
+                   "row of logits into one predicted class? What does Trainer pass when the model returns more "
+                   "than logits? Which counts does the F1 of label 1 need, and what is it when there is no true "
+                   "positive, before you divide? Over which classes does balanced accuracy average?"):
         refused = [f"fmteach.finetune.{f}" for f in ("classification_metrics", "compute_metrics", "metrics.classification_metrics")]
         refused += [(sklearn.metrics, f, f"sklearn.metrics.{f}") for f in sklearn.metrics.__all__ if callable(getattr(sklearn.metrics, f))]
         rng, y7 = np.random.default_rng(0), np.array([0, 1, 0, 1, 1, 0, 1])
@@ -234,9 +236,11 @@ def check_trainer_setup(compute_metrics_fn: Callable, training_arguments_fn: Cal
                     why = (f" ({_EMPTY})" if math.isnan(mine) else " (the F1 of label 0: the positive class is "
                            "label 1)" if key == "f1" and math.isclose(mine, _f1(labels, predicted, 0)) else "")
                     raise AssertionError(f"{what}: {key} is {mine:.6f}, expected {value:.6f}{why}")
-    with _exercise("TrainingArguments for the stated goal", "one goal, one field: when to evaluate and save, "
-                   "which epoch to keep (by which metric, in which direction), how many checkpoints, epochs, batch "
-                   "sizes, learning rate, schedule and warm-up (section 4's table), weight decay, seed, report_to"):
+    with _exercise("TrainingArguments for the stated goal", "one goal, one field: which field of "
+                   "TrainingArguments says each line of the goal (section 5's cell sets most of them)? Which "
+                   "fields only work together: when to evaluate and when to save, the epoch kept, by which metric "
+                   "and in which direction? How does transformers 5 take a warm-up given as a share of the steps "
+                   "(section 4's table)? And what does a field you leave out default to?"):
         refused = [f"fmteach.finetune{m}.{f}" for m in ("", ".trainer") for f in ("make_trainer", "training_arguments")]
         with tempfile.TemporaryDirectory() as out_dir, _refused(training_arguments_fn, *refused):
             args = _call(training_arguments_fn, out_dir)  # transformers' TypeError or ValueError says what it refuses

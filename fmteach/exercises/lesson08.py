@@ -1,42 +1,85 @@
-"""Lesson 08, zero- and few-shot learning: chance baselines (08.1), a prototype classifier (08.2), cloze
-scores from a verbalizer with contextual calibration (08.3), and the prediction 08.p1 (zero-shot
-descriptions against a 1-shot probe)."""
+"""Lesson 08, zero- and few-shot learning: a chance baseline that follows the training labels (08.1), a
+prototype classifier (08.2), cloze scores from a verbalizer with contextual calibration (08.3), and the
+prediction 08.p1 (zero-shot descriptions against a 1-shot probe)."""
 
 from __future__ import annotations
 
 import functools
 import math
+import random
 from collections.abc import Callable
 
 import torch
 
 from ._checking import _add_prediction, _add_solution, _call, _exercise, _forbidden, _NotAttempted
 
-__all__ = ["check_chance_baselines", "check_prototype_predict", "check_cloze_calibration"]
+__all__ = ["check_stratified_guess", "check_prototype_predict", "check_cloze_calibration"]
 
 
-def check_chance_baselines(fn: Callable) -> None:
-    """``fn(train_labels, test_labels, num_classes) -> (random, majority)``: the expected test accuracy
-    of a uniform guess, and the test accuracy of always answering the most frequent *training* label."""
-    hint = ("how often is a uniform guess right, whatever the true label? For the majority baseline: which "
-            "one label does it answer, which split tells you that label, and how often is it right on test?")
-    with _exercise("chance baselines", hint):
-        cases = (([0, 1, 1, 2, 1], [1, 0, 2, 2], 3),
-                 ([3, 3, 0, 3], [0, 0, 1, 2, 3, 3], 5),            # a class absent from train still counts in C
-                 ([0] * 7 + [1] * 3, [0] * 6 + [1] * 4, 2),
-                 ([1] * 6 + [0] * 4, [0] * 9 + [1], 2))            # test majority differs from train majority
-        for train, test, num_classes in cases:
-            got = _call(fn, list(train), list(test), num_classes)
-            if got is ... or (isinstance(got, tuple) and any(g is ... for g in got)):
+def _stratified_cases() -> list[tuple[list[int], list[int], int]]:
+    """(train labels, test labels, number of classes): splits of different lengths and label frequencies."""
+    draw = random.Random(8)
+    return [([0, 0, 0, 1, 1], [0, 1, 1, 1, 1, 1], 2),                # frequencies differ between the splits
+            ([1, 1, 2, 1, 2], [0, 0, 1, 3, 2, 2, 1], 4),             # classes 0 and 3 never occur in train
+            ([0, 3, 3, 3, 1, 0], [1, 1, 1, 2], 5),                   # class 4 in neither split, 0 and 3 not in test
+            ([0, 1, 2, 2, 1, 0], [2, 2, 2, 0, 1], 3),                # balanced train
+            ([0] * 8 + [1] * 2, [0] * 4 + [1], 2),                   # the same frequencies in both splits
+            (draw.choices(range(6), weights=[30, 1, 5, 12, 2, 8], k=120),
+             draw.choices(range(6), weights=[4, 6, 1, 9, 3, 1], k=45), 6)]
+
+
+def check_stratified_guess(fn: Callable) -> None:
+    """``fn(train_labels, test_labels, num_classes) -> float``: the expected test accuracy of a guesser that draws
+    each answer at random with the training split's label frequencies, computed exactly and without
+    ``sklearn.dummy``. Wrong answers that are another baseline, or use the wrong split's frequencies, are named."""
+    from sklearn.dummy import DummyClassifier  # here: lesson 01 imports the exercises without scikit-learn's cost
+
+    hint = ("a guess is right when it names the true label. For one test example, whose label you know, how likely "
+            "is that? Then average over the test examples. Which split sets the guesser's frequencies? A class "
+            "missing from one split still has a frequency there.")
+    refused = [(DummyClassifier, name, "sklearn.dummy.DummyClassifier")
+               for name in ("__init__", "fit", "predict", "predict_proba", "score")]
+    with _exercise("chance baseline: a guesser that follows the training labels", hint):
+        for train, test, num_classes in _stratified_cases():
+            with _forbidden(*refused):
+                got = _call(fn, list(train), list(test), num_classes)
+            if got is ...:
                 raise _NotAttempted
-            if not isinstance(got, (tuple, list)) or len(got) != 2:
-                raise AssertionError(f"return a pair (random, majority), got {got!r}")
-            majority_label = max(range(num_classes), key=train.count)
-            expected = (1 / num_classes, test.count(majority_label) / len(test))
-            for name, g, e in zip(("random", "majority"), got, expected):
-                if not math.isclose(float(g), e, rel_tol=1e-9, abs_tol=1e-12):
-                    raise AssertionError(f"{name} accuracy for train={train}, test={test}, C={num_classes}: "
-                                         f"got {float(g):.4f}, expected {e:.4f}")
+            what = (f"train labels {train}, test labels {test}, C = {num_classes}" if len(train) < 20 else
+                    f"{len(train)} train and {len(test)} test labels over C = {num_classes} classes, "
+                    f"with different frequencies")
+            if isinstance(got, (tuple, list)):
+                raise AssertionError(f"{what}: return one number, the expected accuracy; got {type(got).__name__} "
+                                     f"{got!r}")
+            try:
+                value = float(got)
+            except (TypeError, ValueError):
+                raise AssertionError(f"{what}: return one number, got {type(got).__name__}") from None
+            p = [train.count(c) / len(train) for c in range(num_classes)]  # how often the guesser answers c
+            q = [test.count(c) / len(test) for c in range(num_classes)]    # how often c is the true test label
+            expected = sum(a * b for a, b in zip(p, q))
+            if math.isclose(value, expected, rel_tol=1e-9, abs_tol=1e-12):
+                continue
+            if not 0 <= value <= 1:
+                raise AssertionError(f"{what}: got {value:.4g}, but an accuracy lies between 0 and 1 "
+                                     f"(counts, not frequencies?)")
+            wrong = (  # another quantity than the one asked for, and what it is
+                (1 / num_classes, "the uniform guess's accuracy, 1/C (section 2's `random` column); this guesser "
+                                  "answers each class as often as it occurs in the training split"),
+                (q[max(range(num_classes), key=p.__getitem__)],
+                 "the accuracy of always answering the most frequent training label (section 2's `majority` "
+                 "column); this guesser draws a new label for every test example"),
+                (sum(b * b for b in q), "you gave the guesser the test split's label frequencies; it has only seen "
+                                        "the training labels"),
+                (sum(a * a for a in p), "you used the training frequencies for the true labels as well; how often "
+                                        "each class occurs on test decides how often a guess can be right"),
+            )
+            for other, why in wrong:
+                if math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-12):
+                    raise AssertionError(f"{what}: {value:.4f} is {why}")
+            close = (" It is close: an expected accuracy is computed from the label frequencies, not estimated by "
+                     "drawing random guesses." if abs(value - expected) < 0.05 else "")
+            raise AssertionError(f"{what}: got {value:.4f}, expected {expected:.4f}.{close}")
 
 
 def check_prototype_predict(fn: Callable) -> None:
@@ -165,9 +208,13 @@ _add_prediction(
     "one article per topic is a noisy prototype: whichever article the draw picked defines the topic. A "
     "description names the topic's vocabulary directly. The probe needs several examples per class to pass it.",
 )
-_add_solution("08.1", '''def chance_baselines(train_labels, test_labels, num_classes):
-    majority_label = max(range(num_classes), key=list(train_labels).count)
-    return 1 / num_classes, sum(y == majority_label for y in test_labels) / len(test_labels)
+_add_solution("08.1", '''def stratified_guess_accuracy(train_labels, test_labels, num_classes):
+    # A guess and the true label are independent: P(right) = sum over classes c of P(guess c) * P(true label c).
+    # With the same frequencies q in both splits this is sum of q_c squared <= max q_c: never above `majority`.
+    # When the splits differ it can be: the training majority may be rare on test.
+    guess = [list(train_labels).count(c) / len(train_labels) for c in range(num_classes)]
+    truth = [list(test_labels).count(c) / len(test_labels) for c in range(num_classes)]
+    return sum(g * t for g, t in zip(guess, truth))
 ''')
 _add_solution("08.2", '''def prototype_predict(train_x, train_y, test_x, num_classes):
     prototypes = torch.stack([train_x[train_y == c].mean(0) for c in range(num_classes)])   # (C, H)

@@ -17,8 +17,9 @@ def check_align_labels(fn: Callable) -> None:
     gets its word's label, other pieces and special tokens (``None``) get -100."""
     from ..applications.tagging import align_labels  # here: lesson 01 imports the exercises without lesson 10
 
-    hint = ("a piece starts a word when its word id is not None and differs from the id of the piece before it; "
-            "every other position is ignored by the loss")
+    hint = ("write out the word_ids of one word cut into three pieces, [None, 4, 4, 4, None]: looking only at "
+            "the ids, what marks the first 4 as the start of the word, and not the second or the third? And "
+            "which positions belong to no word at all?")
     with _exercise("align word labels to WordPiece pieces", hint):
         cases = (([None, 0, 1, 1, 2, None], [2, 0, 1]),
                  ([None, 0, 0, 0, None, None], [3]),                       # one long word, then padding

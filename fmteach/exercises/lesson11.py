@@ -36,25 +36,51 @@ def check_cross_attention(fn: Callable) -> None:
             _close(got, expected, f"output for L={L}, S={S}", atol=1e-10)
 
 
-def check_patchify(fn: Callable) -> None:
-    """``fn(images (B, H, W), patch) -> (B, n_patches, patch * patch)`` in reading order, without
-    ``unfold`` (use reshape and permute)."""
-    from ..applications.vit import patchify  # here: lesson 01 imports the exercises without lesson 11
+def _patches_in_order(images: torch.Tensor, patch: tuple[int, int], order: tuple[int, ...]) -> torch.Tensor:
+    """The images' ``(B, C, rows, ph, cols, pw)`` grid, its axes put in ``order``, flattened to ``(B, n, C * ph * pw)``:
+    the right order and the usual wrong ones, for the checker's messages."""
+    B, C, H, W = images.shape
+    ph, pw = patch
+    grid = images.reshape(B, C, H // ph, ph, W // pw, pw).permute(*order)
+    return grid.reshape(B, (H // ph) * (W // pw), C * ph * pw)
 
-    hint = ("see the image as a grid of blocks: one reshape can give every pixel a block row, a row inside the "
-            "block, a block column and a column inside the block; then bring the two block axes together")
+
+def check_patchify(fn: Callable) -> None:
+    """``fn(images (B, C, H, W), patch (ph, pw)) -> (B, (H // ph) * (W // pw), C * ph * pw)``: patches in
+    reading order; inside a patch its values channel by channel, each channel's ``ph x pw`` pixels row by
+    row (the order of the weights of ``nn.Conv2d(C, D, kernel_size=patch, stride=patch)``). Without
+    ``unfold``: reshape and permute. Images and patches are not square, and some have several channels."""
+    hint = ("write down the shape you get from one reshape that splits the height and the width each into "
+            "(which block, where inside the block): which of its axes say *which* patch a value belongs to, "
+            "and which say *where inside* that patch it sits? The output wants all of the first kind, then "
+            "all of the second, each kind in the order the exercise states")
+    mistakes = {  # axes of (B, C, rows, ph, cols, pw) in a wrong order -> what the learner did
+        (0, 2, 4, 3, 5, 1): "inside each patch the channels vary fastest (ph, pw, C); the order asked is channel "
+                            "by channel (C, ph, pw), as a Conv2d stores its weights",
+        (0, 4, 2, 1, 3, 5): "the patches go down the columns first; reading order goes along a row of patches, "
+                            "then to the next row",
+        (0, 2, 4, 1, 5, 3): "inside each patch the pixels go down the columns; read each channel's pixels row by row",
+        (0, 1, 2, 4, 3, 5): "one output row holds values of several patches: the channel axis is still in front of "
+                            "the axes that say which patch",
+    }
     with _exercise("cut images into patches", hint):
-        for B, H, W, p in ((2, 8, 8, 2), (3, 6, 8, 2), (1, 9, 6, 3)):  # not all square
-            images = torch.arange(B * H * W, dtype=torch.float32).reshape(B, H, W)
+        for B, C, H, W, patch in ((2, 1, 6, 8, (3, 2)), (1, 3, 4, 6, (2, 3)), (2, 2, 9, 4, (3, 2))):
+            images = torch.arange(B * C * H * W, dtype=torch.float32).reshape(B, C, H, W)
             with _forbidden("torch.nn.functional.unfold", "torch.Tensor.unfold"):
-                got = _call(fn, images.clone(), p)
+                got = _call(fn, images.clone(), patch)
             if got is ...:
                 raise _NotAttempted
-            expected = patchify(images, p)
+            (ph, pw), what = patch, f"{C}-channel {H}x{W} images, patch (ph, pw) = {patch}"
+            expected = torch.stack([images[:, :, r:r + ph, c:c + pw].reshape(B, C * ph * pw)  # one patch at a time
+                                    for r in range(0, H, ph) for c in range(0, W, pw)], dim=1)
             if isinstance(got, torch.Tensor) and got.shape == expected.shape and not torch.equal(got, expected):
-                if torch.equal(got, images.reshape(B, -1, p * p)):
-                    raise AssertionError(f"{H}x{W} images, patch {p}: a plain reshape cuts rows of pixels, not squares")
-            _close(got, expected, f"patches of {H}x{W} images with patch {p}", atol=0)
+                if torch.equal(got, images.reshape(B, -1, C * ph * pw)):
+                    raise AssertionError(f"{what}: a plain reshape cuts runs of pixels along the rows, "
+                                         f"not {ph}x{pw} rectangles")
+                for order, why in mistakes.items():
+                    if torch.equal(got, _patches_in_order(images, patch, order)):
+                        raise AssertionError(f"{what}: {why}")
+            _close(got, expected, f"patches of {what}", atol=0)
 
 
 _add_solution("11.1", '''def cross_attention(x, memory, w_q, w_k, w_v):
@@ -63,7 +89,9 @@ _add_solution("11.1", '''def cross_attention(x, memory, w_q, w_k, w_v):
     return torch.softmax(scores, dim=-1) @ v
 ''')
 _add_solution("11.2", '''def patchify(images, patch):
-    B, H, W = images.shape
-    grid = images.reshape(B, H // patch, patch, W // patch, patch)   # (B, rows, p, cols, p)
-    return grid.permute(0, 1, 3, 2, 4).reshape(B, -1, patch * patch)  # (B, rows, cols, p, p) -> (B, n, p*p)
+    B, C, H, W = images.shape
+    ph, pw = patch
+    grid = images.reshape(B, C, H // ph, ph, W // pw, pw)   # (B, C, rows, ph, cols, pw)
+    grid = grid.permute(0, 2, 4, 1, 3, 5)                   # (B, rows, cols, C, ph, pw): which patch, then inside it
+    return grid.reshape(B, (H // ph) * (W // pw), C * ph * pw)
 ''')

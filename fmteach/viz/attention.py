@@ -22,6 +22,11 @@ def _check_tokens(tokens: Sequence[str] | None, n: int, axis: str) -> None:
         raise ValueError(f"{len(tokens)} {axis} tokens given for a matrix with {n} {axis}")
 
 
+def _key_rotation(tokens: Sequence[str]) -> int:
+    """Single characters stay upright under their column (a turned letter is hard to read); words turn 90°."""
+    return 0 if all(len(t) <= 1 for t in tokens) else 90
+
+
 def plot_attention(
     weights,
     tokens: Sequence[str] | None = None,
@@ -47,10 +52,11 @@ def plot_attention(
         size = min(10.0, 2.5 + 0.38 * max(w.shape))
         _, ax = plt.subplots(figsize=(size + 1, size))
     image = ax.imshow(w.numpy(), cmap=cmap, vmin=0.0, vmax=vmax, aspect="auto")
+    fontsize = 8 if max(w.shape) > 30 else None  # long character sequences: a smaller font keeps labels apart
     if tokens is not None:
-        ax.set_yticks(range(w.shape[0]), tokens)
+        ax.set_yticks(range(w.shape[0]), tokens, fontsize=fontsize)
     if key_tokens is not None:
-        ax.set_xticks(range(w.shape[1]), key_tokens, rotation=90)
+        ax.set_xticks(range(w.shape[1]), key_tokens, rotation=_key_rotation(key_tokens), fontsize=fontsize)
     ax.set_xlabel("key (attended to)")
     ax.set_ylabel("query (attending)")
     if title:
@@ -79,11 +85,14 @@ def plot_attention_grid(
     suptitle: str | None = None,
     axis_labels: bool = False,
     colorbar: bool = False,
+    tick_fontsize: float = 8,
 ):
     """A grid of heatmaps. ``weights`` is ``(heads, T, S)`` or ``(layers, heads, T, S)`` (a leading
     batch dim of 1 is dropped). Several layers: one row per layer. One layer: heads wrap after
     ``ncols`` panels. ``axis_labels`` names the axes once for the whole grid (keys across, queries
-    down, as :func:`plot_attention` does); ``colorbar`` adds one colour bar (0 to 1) beside it."""
+    down, as :func:`plot_attention` does); ``colorbar`` adds one colour bar (0 to 1) beside it.
+    Token labels (at most 16 tokens) are drawn on the outer panels only, in ``tick_fontsize``;
+    single characters stay upright."""
     w = torch.as_tensor(weights).detach().float().cpu()
     if w.dim() == 5 and w.shape[1] == 1:  # (layers, batch=1, heads, T, S)
         w = w[:, 0]
@@ -113,9 +122,9 @@ def plot_attention_grid(
         if len(layers) > 1 and c == 0:
             ax.set_ylabel(f"layer {layer}", fontsize=9)
         if show_labels and index + cols >= len(panels):  # bottom panel of its column
-            ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=7)
+            ax.set_xticks(range(len(tokens)), tokens, rotation=_key_rotation(tokens), fontsize=tick_fontsize)
         if show_labels and c == 0:
-            ax.set_yticks(range(len(tokens)), tokens, fontsize=7)
+            ax.set_yticks(range(len(tokens)), tokens, fontsize=tick_fontsize)
     if suptitle:
         fig.suptitle(suptitle)
     if axis_labels:

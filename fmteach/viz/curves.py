@@ -21,17 +21,17 @@ def plot_lm_losses(result, path: str | Path | None = None, baseline: float | Non
     """A language model's loss curves from a :class:`fmteach.train.TrainResult`
     (every step's training loss, evaluated train/val losses, the baseline); saved to ``path``.
 
-    The evaluations are markers joined by thin dotted lines: the loss between two evaluations was
-    not measured (the grey per-step line shows how it fell). Returns the matplotlib Figure (no
-    pyplot, so no window and no global state)."""
+    The evaluations are markers, not joined: the loss between two evaluations was not measured, and
+    a straight line from one to the next would cut across the grey per-step line that shows how it
+    fell. Returns the matplotlib Figure (no pyplot, so no window and no global state)."""
     from matplotlib.figure import Figure  # the object API needs no GUI backend (Agg by default)
 
     fig = Figure(figsize=(7, 4), dpi=120)
     ax = fig.subplots()
     ax.plot(range(len(result.step_losses)), result.step_losses, color="0.75", lw=0.8, label="training loss (per step)")
     steps = [h["step"] for h in result.history]
-    ax.plot(steps, [h["train_loss"] for h in result.history], "o:", lw=0.8, ms=7, label="train (evaluated)")
-    ax.plot(steps, [h["val_loss"] for h in result.history], "o:", lw=0.8, ms=4.5, label="validation (held-out plays)")  # smaller: both show where they meet
+    ax.plot(steps, [h["train_loss"] for h in result.history], "o", ms=7, label="train (evaluated)")
+    ax.plot(steps, [h["val_loss"] for h in result.history], "o", ms=4.5, label="validation (held-out plays)")  # smaller: both show where they meet
     if baseline is not None:
         ax.axhline(baseline, ls="--", color="k", lw=1, label=f"unigram baseline {baseline:.2f}")
     ax.set(xlabel="optimizer step", ylabel="cross-entropy (nats / char)", title=title)
@@ -77,6 +77,7 @@ def plot_mlm_curves(history: list[dict], path=None, *, baseline: float | None = 
     ``[MASK]`` positions (with the most-frequent-token ``baseline`` there, when given) and perplexity
     per evaluation step; saved to ``path`` when given."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
     steps = [h["step"] for h in history]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
@@ -84,13 +85,18 @@ def plot_mlm_curves(history: list[dict], path=None, *, baseline: float | None = 
     axes[0].plot(steps, [h["mlm_loss"] for h in history], "s-", label="held-out plays")
     axes[0].set(xlabel="step", ylabel="cross-entropy", title="MLM loss")
     axes[0].legend()
-    axes[1].plot(steps, [h["accuracy_at_mask"] for h in history], "s-", color="C2", label="top-1 at [MASK]")
-    if baseline is not None:
-        axes[1].axhline(baseline, ls="--", color="k", lw=1, label=f"most frequent token {baseline:.3f}")
-    axes[1].set(xlabel="step", ylabel="accuracy", title="accuracy at [MASK] (held out)")
-    axes[1].legend(fontsize=8)
+    accuracy = [h["accuracy_at_mask"] for h in history]
+    axes[1].plot(steps, accuracy, "s-", color="C2", lw=3, ms=7, alpha=0.6, label="top-1 at [MASK]")
+    if baseline is not None:  # drawn over the curve, thin and dark: visible even where the curve sits on it
+        axes[1].axhline(baseline, ls="--", color="k", lw=1.2, zorder=3, label=f"most frequent token {baseline:.3f}")
+    top = max(accuracy + ([baseline] if baseline is not None else []))
+    axes[1].set(xlabel="step", ylabel="accuracy", title="accuracy at [MASK] (held out)", ylim=(0, 1.3 * top or 1))
+    axes[1].legend(fontsize=8, loc="lower right")
     axes[2].plot(steps, [h["perplexity"] for h in history], "s-", color="C3")
-    axes[2].set(xlabel="step", ylabel="perplexity", yscale="log", title="perplexity (held out)")
+    axes[2].set(xlabel="step", ylabel="perplexity (log scale)", yscale="log", title="perplexity (held out)")
+    axes[2].yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 500, 1000, 2000, 5000: few, plain labels
+    axes[2].yaxis.set_major_formatter(ScalarFormatter())
+    axes[2].yaxis.set_minor_formatter(NullFormatter())
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=110)
@@ -119,7 +125,7 @@ def plot_plateau_exit(evals: list[dict], *, baseline: float, others: dict[str, f
 
     exit_step = plateau_exit_step(evals, baseline, margin)
     steps = [e["step"] for e in evals]
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12, 3.8))
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
     loss_ax.plot(steps, [e["mlm_loss"] for e in evals], "s-", ms=3, label="held-out plays (at selected positions)")
     if all("train_loss" in e for e in evals):
         loss_ax.plot(steps, [e["train_loss"] for e in evals], "-", color="C7", lw=1, label="training batch")
@@ -137,29 +143,42 @@ def plot_plateau_exit(evals: list[dict], *, baseline: float, others: dict[str, f
         if exit_step is not None:
             ax.axvspan(steps[0], exit_step, color="0.85", zorder=0,
                        label="unigram plateau" if ax is acc_ax else None)
-        ax.legend(fontsize=8, loc="center right" if ax is acc_ax else "upper right")
-    fig.tight_layout()
+        if ax is acc_ax:  # below the panel: inside, it would cover the curves
+            ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+        else:
+            ax.legend(fontsize=8, loc="upper right")
     return fig
+
+
+#: where :func:`plot_accuracy_curves` puts each panel's legend: below the panel, out of the data
+_LEGEND_BELOW = {"fontsize": 8, "loc": "upper center", "bbox_to_anchor": (0.5, -0.15), "ncol": 2}
 
 
 def plot_accuracy_curves(histories: dict[str, list[dict]], *, axes=None):
     """Per run (name -> ``LoopResult.history``): train (dashed) and validation (solid) accuracy per
-    epoch, and the validation loss. Train accuracy needs ``track_train_accuracy=True``."""
+    epoch, and the validation loss. Train accuracy needs ``track_train_accuracy=True``.
+
+    Each run is drawn thinner, with smaller markers, than the one before it, so that a run lying on
+    an earlier one shows as a thin line inside a thick one instead of hiding it. Each panel's legend
+    sits below it (call ``ax.legend`` again after adding lines; keep ``loc``/``bbox_to_anchor``)."""
     import matplotlib.pyplot as plt
 
     if axes is None:
-        axes = plt.subplots(1, 2, figsize=(11, 3.8))[1]
-    for (name, history), color in zip(histories.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+        axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")[1]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, ((name, history), color) in enumerate(zip(histories.items(), colors)):
         if not history or "train_accuracy" not in history[0]:
             raise ValueError(f"run {name!r} has no train_accuracy: use finetune_loop(..., track_train_accuracy=True)")
+        lw, ms = max(3.5 - 1.1 * k, 1.0), max(9.0 - 2.5 * k, 3.0)  # each run thinner than the one before
         epochs = [row["epoch"] for row in history]
-        axes[0].plot(epochs, [row["train_accuracy"] for row in history], "--", color=color, label=f"{name}: train")
-        axes[0].plot(epochs, [row["eval_accuracy"] for row in history], "-o", color=color, label=f"{name}: validation")
-        axes[1].plot(epochs, [row["eval_loss"] for row in history], "-o", color=color, label=name)
+        axes[0].plot(epochs, [row["train_accuracy"] for row in history], "--", color=color, lw=lw, label=f"{name}: train")
+        axes[0].plot(epochs, [row["eval_accuracy"] for row in history], "-o", color=color, lw=lw, ms=ms,
+                     label=f"{name}: validation")
+        axes[1].plot(epochs, [row["eval_loss"] for row in history], "-o", color=color, lw=lw, ms=ms, label=name)
     axes[0].set(xlabel="epoch", ylabel="accuracy", title="train vs validation accuracy")
     axes[1].set(xlabel="epoch", ylabel="cross-entropy", title="validation loss")
     for ax in axes:
-        ax.legend(fontsize=8)
+        ax.legend(**_LEGEND_BELOW)
     return axes
 
 
