@@ -1,10 +1,13 @@
 """What the course mini-BERT's pretraining buys on a course task, written to a JSON results file.
 
     python benchmarks/transfer_minibert.py --out fmteach/course_models/runs/minibert-transfer-movie-reviews.json
+    python benchmarks/transfer_minibert.py --model minibert-mixed \
+        --out fmteach/course_models/runs/minibert-mixed-transfer-movie-reviews.json
 
 The same fine-tuning recipe (fmteach.finetune.finetune_loop) on movie-reviews from two starts of
-one architecture -- the shipped course mini-BERT (pretrained with MLM on Shakespeare) and the same
-architecture from random weights -- for several seeds (the seed sets the random start, the
+one architecture -- a shipped course mini-BERT (``--model``: pretrained with MLM on Shakespeare, or
+on Shakespeare plus the training splits of the course's English data sets) and the same
+architecture, with the same tokenizer, from random weights -- for several seeds (the seed sets the random start, the
 classifier head, the shuffle and dropout; the reviews are the same). Each run reports test accuracy
 and test loss, plus the validation split's, and the file records how, where and when it was
 measured. It ships with the package (``fmteach.course_models.recorded_run``) and lesson 07's "What
@@ -54,6 +57,8 @@ def _one_run(start: str, seed: int, args, data, tokenizer, shipped) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="the JSON file to write")
+    parser.add_argument("--model", choices=("minibert-shakespeare", "minibert-mixed"), default="minibert-shakespeare",
+                        help="the course mini-BERT to fine-tune (and whose tokenizer the random start uses)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n-train", type=int, default=2000, help="training reviews (the first of the shuffled split)")
     parser.add_argument("--n-eval", type=int, default=None, help="validation and test reviews (default: all)")
@@ -67,10 +72,11 @@ def main(argv=None) -> int:
 
     from fmteach.assets import load_text_classification
     from fmteach.course_models import course_model
+    from fmteach.mlm import CORPORA
     from fmteach.profile import get_device  # the device finetune_loop trains on
 
     started = time.perf_counter()
-    shipped = course_model("minibert-shakespeare")
+    shipped = course_model(args.model)
     data = load_text_classification("movie-reviews")
     runs = []
     for seed in args.seeds:
@@ -88,11 +94,12 @@ def main(argv=None) -> int:
     })
     majority = max(np.bincount(data.test.labels[: args.n_eval])) / len(data.test.labels[: args.n_eval])
     record = {
-        "about": "Fine-tuning the course mini-BERT (pretrained with MLM on Shakespeare) and the same architecture "
-                 "from random weights on movie-reviews, same recipe, several seeds: test accuracy and loss per run.",
+        "about": f"Fine-tuning the course mini-BERT {args.model} (pretrained with MLM on {CORPORA[shipped.manifest.get('corpus', 'shakespeare')]}) "
+                 "and the same architecture with the same tokenizer from random weights on movie-reviews, same "
+                 "recipe, several seeds: test accuracy and loss per run.",
         "command": how["command"],
         "runs": runs, "summary": summary, "majority_class_test_accuracy": float(majority),
-        "course_model": {"name": "minibert-shakespeare", **shipped.manifest["metrics"]},
+        "course_model": {"name": args.model, **shipped.manifest["metrics"]},
         "how": how,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -104,7 +104,8 @@ def _export_minibert(run: Path, folder: Path) -> tuple[dict, dict]:
     metrics = {**minibert_metrics(model, tokenizer, recipe), "steps": ckpt["step"],
                "parameters": sum(p.numel() for p in model.parameters())}
     seconds = history["summary"]["seconds"]
-    return metrics, {"seed": ckpt["train_config"]["seed"], "train_seconds": None if seconds is None else round(seconds, 1)}
+    return metrics, {"seed": ckpt["train_config"]["seed"], "train_seconds": None if seconds is None else round(seconds, 1),
+                     "corpus": recipe.corpus}
 
 
 def minibert_metrics(model, tokenizer, recipe) -> dict:
