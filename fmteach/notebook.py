@@ -7,7 +7,8 @@ import warnings
 
 import torch
 
-from .profile import DEFAULT_SEED, describe_environment, get_device, set_seed
+from ._checks import is_number
+from .profile import DEFAULT_SEED, PROFILES, describe_environment, get_device, get_profile, set_seed
 
 _LIBRARY_MODULES = (r"(transformers|torch|huggingface_hub|datasets|accelerate|sklearn|tokenizers|bertviz|matplotlib"
                     r"|ipywidgets|ipykernel|jupyter_client|traitlets|zmq|tqdm|safetensors)(\.|$)")
@@ -57,6 +58,23 @@ def within(diff: float, tol: float) -> str:
     if not diff < tol:  # also catches NaN
         raise AssertionError(f"difference {diff:.3g} is not below the tolerance {tol:.0e}")
     return f"< {tol:.0e} ✓"
+
+
+def near(value: float, tol: float, **recorded: float) -> float:
+    """Check a headline number that moves in its last digits between CPUs (a cell tagged
+    ``nbval-ignore-output``): in a profile named in ``recorded`` (``smoke=0.901``, the value the
+    committed outputs print), assert ``value`` is within ``tol`` of it; in other profiles there is no
+    recorded value to hold it to. Returns ``value``, so a cell can write ``acc = near(acc, 0.03, smoke=0.901)``."""
+    if not is_number(value) or not is_number(tol) or not tol > 0:
+        raise ValueError(f"value and tol must be numbers and tol > 0, got value={value!r}, tol={tol!r}")
+    unknown = set(recorded) - set(PROFILES)
+    if unknown or not recorded:
+        raise ValueError(f"name the recorded values by profile ({', '.join(PROFILES)}), got {sorted(recorded)}")
+    profile = get_profile()
+    if profile in recorded and not abs(float(value) - recorded[profile]) <= tol:  # also catches NaN
+        raise AssertionError(f"{value:.4f} is not within {tol:g} of {recorded[profile]:.4f}, the value the {profile} "
+                             f"profile recorded: the result changed")
+    return value
 
 
 def measured_results(filename: str, *, search=None) -> dict | None:

@@ -267,3 +267,23 @@ def test_every_committed_lesson_results_file_is_found_from_the_notebooks_folder(
     for path in sorted((repo / "benchmarks" / "results").glob("lesson*.json")):
         record = measured_results(path.name)
         assert record is not None and "how" in record, path.name
+
+
+def test_near_holds_a_headline_number_to_its_recorded_value_in_that_profile_only(monkeypatch):
+    from fmteach.notebook import near
+
+    monkeypatch.setenv("FMTEACH_PROFILE", "smoke")
+    assert near(0.905, 0.01, smoke=0.901) == 0.905
+    with pytest.raises(AssertionError, match=r"0\.9300 is not within 0\.01 of 0\.9010.*smoke"):
+        near(0.93, 0.01, smoke=0.901)
+    with pytest.raises(AssertionError):
+        near(float("nan"), 0.01, smoke=0.901)
+    monkeypatch.setenv("FMTEACH_PROFILE", "cpu")
+    assert near(0.5, 0.01, smoke=0.901) == 0.5          # no cpu value recorded: nothing to hold it to
+    with pytest.raises(AssertionError, match="cpu"):
+        near(0.5, 0.01, smoke=0.901, cpu=0.84)
+    for bad in (dict(smok=0.9), {}):
+        with pytest.raises(ValueError, match="by profile"):
+            near(0.5, 0.01, **bad)
+    with pytest.raises(ValueError, match="tol"):
+        near(0.5, 0, smoke=0.5)
