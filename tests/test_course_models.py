@@ -89,7 +89,7 @@ def test_minibert_curve_leaves_the_unigram_plateau(minibert):
 
 
 def test_minibert_tokenizer_is_the_course_vocabulary(minibert):
-    from fmteach.mlm import train_wordpiece_tokenizer
+    from fmteach.wordpiece import train_wordpiece_tokenizer
 
     assert minibert.tokenizer.get_vocab() == train_wordpiece_tokenizer(8000).get_vocab()
     assert minibert.tokenizer.tokenize("Wherefore art thou Romeo?") == ["wherefore", "art", "thou", "romeo", "?"]

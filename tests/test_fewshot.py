@@ -19,7 +19,7 @@ from fmteach.fewshot import (
     sample_k_shot,
     similarity_scores,
 )
-from fmteach.mlm import train_wordpiece_tokenizer
+from fmteach.wordpiece import train_wordpiece_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +189,7 @@ def test_embedding_cache_is_keyed_by_tokenizer_and_weights(tiny_encoder, tmp_pat
     read back: lesson 08 once read vectors made with the mini-BERT's tokenizer as MiniLM's."""
     import copy
 
-    from fmteach.mlm import train_wordpiece_tokenizer
+    from fmteach.wordpiece import train_wordpiece_tokenizer
 
     tok, model = tiny_encoder
     model = copy.deepcopy(model)

@@ -1,7 +1,7 @@
 """The package reads in layers: a module imports only from its own layer or the layers below it.
 
     base      _io _checks profile progress optim thresholds notebook       (no model, no data)
-    core      masks attention model bert bert_config bert_loading cache assets text_datasets lm_data viz/ bertviz_offline
+    core      masks attention model bert bert_config bert_loading cache assets text_datasets lm_data wordpiece viz/ bertviz_offline
               train_config distributed                              (the pieces lessons build)
     training  train mlm mlm_probes pretrain_mlm                              (loops and objectives)
     lessons   finetune/ fewshot leakage bias challenges applications/ course_models/
@@ -34,7 +34,7 @@ LAYERS = {
     "fmteach.masks": CORE, "fmteach.attention": CORE, "fmteach.model": CORE, "fmteach.bert": CORE, "fmteach.bert_config": CORE,
     "fmteach.bert_loading": CORE, "fmteach.cache": CORE, "fmteach.text_datasets": CORE, "fmteach.assets": CORE, "fmteach.lm_data": CORE, "fmteach.viz": CORE,
     "fmteach.bertviz_offline": CORE, "fmteach.train_config": CORE, "fmteach.distributed": CORE,
-    "fmteach.train": TRAINING, "fmteach.mlm": TRAINING, "fmteach.mlm_probes": TRAINING, "fmteach.pretrain_mlm": TRAINING,
+    "fmteach.train": TRAINING, "fmteach.mlm": TRAINING, "fmteach.wordpiece": CORE, "fmteach.mlm_probes": TRAINING, "fmteach.pretrain_mlm": TRAINING,
     "fmteach.finetune": LESSONS, "fmteach.fewshot": LESSONS, "fmteach.leakage": LESSONS, "fmteach.bias": LESSONS,
     "fmteach.challenges": LESSONS, "fmteach.applications": LESSONS, "fmteach.course_models": LESSONS,
     "fmteach.exercises": TOP, "fmteach.train_lm": TOP,

@@ -12,9 +12,9 @@ from fmteach.bias import fill_mask_gender_bias, prior_normalized_gender_bias, we
 from fmteach.challenges import BERT_BASE_PRETRAINING, training_flops
 from fmteach.leakage import extraction_rate, line_completion_windows, nested_blocks
 from fmteach.lm_data import CharTokenizer
-from fmteach.mlm import train_wordpiece_tokenizer
 from fmteach.model import GPTConfig, MiniGPT
 from fmteach.viz import plot_occupation_scores
+from fmteach.wordpiece import train_wordpiece_tokenizer
 
 
 def test_nested_blocks():

@@ -6,8 +6,9 @@ from transformers import BertConfig as HFBertConfig, BertForMaskedLM
 
 from fmteach.bert import BertConfig, MiniBertForMaskedLM
 from fmteach.masks import IGNORE_INDEX
-from fmteach.mlm import SPECIAL_TOKENS, MLMData, fill_mask, mlm_metrics, train_wordpiece_tokenizer
+from fmteach.mlm import MLMData, fill_mask, mlm_metrics
 from fmteach.pretrain_mlm import MLMRecipe, masked_loss_fn, pretrain
+from fmteach.wordpiece import SPECIAL_TOKENS, train_wordpiece_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +99,7 @@ def test_short_pretraining_beats_the_untrained_model(data):
 
 
 def test_learn_wordpiece_vocab_on_the_classic_toy_corpus():
-    from fmteach.mlm import learn_wordpiece_vocab
+    from fmteach.wordpiece import learn_wordpiece_vocab
 
     counts = {"hug": 10, "pug": 5, "pun": 12, "bun": 4, "hugs": 5}
     vocab = learn_wordpiece_vocab(counts, vocab_size=len(SPECIAL_TOKENS) + 14)
@@ -173,8 +174,8 @@ def test_pretraining_text_holds_no_evaluation_example(corpus):
     labelled set the course fine-tunes or prompts on (lesson 09's leakage, avoided). A test, so that
     adding text to the pretraining corpus cannot leak silently."""
     from fmteach.fewshot import thou_or_you
-    from fmteach.mlm import MIXED_DATASETS, pretraining_lines
     from fmteach.text_datasets import load_text_classification
+    from fmteach.wordpiece import MIXED_DATASETS, pretraining_lines
 
     pretraining_list = pretraining_lines(corpus)
     pretraining = "\n".join(pretraining_list)
@@ -194,7 +195,8 @@ def test_pretraining_text_holds_no_evaluation_example(corpus):
 
 
 def test_unknown_corpus_is_a_clear_error():
-    from fmteach.mlm import MLMData, pretraining_lines, train_wordpiece_tokenizer
+    from fmteach.mlm import MLMData
+    from fmteach.wordpiece import pretraining_lines
 
     for call in (lambda: pretraining_lines("wikipedia"), lambda: train_wordpiece_tokenizer(500, corpus="wikipedia"),
                  lambda: MLMData.from_corpus(None, "wikipedia")):

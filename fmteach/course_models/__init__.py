@@ -27,8 +27,8 @@ from .._io import eval_mode, file_sha256
 from ..assets import MissingAssetError
 from ..bert import BertConfig, MiniBertForMaskedLM
 from ..lm_data import CharTokenizer
-from ..mlm import load_wordpiece_tokenizer
 from ..model import GPTConfig, MiniGPT
+from ..wordpiece import load_wordpiece_tokenizer
 
 __all__ = ["COURSE_MODELS", "CourseModel", "course_curve", "recorded_run", "course_model", "course_model_dir", "verify_course_model",
            "rebuild_command", "fixed_slice_loss"]

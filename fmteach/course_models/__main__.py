@@ -82,8 +82,8 @@ def _export_minigpt(run: Path, folder: Path) -> tuple[dict, dict]:
 
 def _export_minibert(run: Path, folder: Path) -> tuple[dict, dict]:
     from ..bert import BertConfig, MiniBertForMaskedLM
-    from ..mlm import train_wordpiece_tokenizer
     from ..pretrain_mlm import MLMRecipe
+    from ..wordpiece import train_wordpiece_tokenizer
 
     ckpt = torch_load(run / "ckpt.pt", expected="a checkpoint written by python -m fmteach.pretrain_mlm",
                       required_keys=("model", "model_config", "extra", "step"))

@@ -1,6 +1,5 @@
-"""Lesson 07, fine-tuning BERT: binary metrics from a confusion matrix (07.1), tokens with max-length vs dynamic
-padding (07.2), the prediction 07.p1 (raising the decision threshold), the learning rate 3e-5 against 1e-4 on the
-same budget (07.4), the padding that sorting by length saves (07.5), compute_metrics and TrainingArguments (07.6)."""
+"""Lesson 07, fine-tuning BERT: confusion-matrix metrics (07.1), max-length vs dynamic padding (07.2), the
+threshold prediction (07.p1), 3e-5 vs 1e-4 on one budget (07.4), sorting's saved padding (07.5), 07.6's Trainer setup."""
 
 from __future__ import annotations
 
@@ -252,15 +251,12 @@ def check_trainer_setup(compute_metrics_fn: Callable, training_arguments_fn: Cal
 
 
 _add_prediction(
-    "07.p1",
-    "Raise the decision threshold of a binary classifier from 0.5 to 0.55 on the same examples. Then",
+    "07.p1", "Raise the decision threshold of a binary classifier from 0.5 to 0.55 on the same examples. Then",
     {"a": "precision and recall both rise", "b": "recall falls (or stays); precision usually rises",
-     "c": "precision falls, recall rises"},
-    "b",
+     "c": "precision falls, recall rises"}, "b",
     "a higher threshold calls fewer examples positive. Every example it still calls positive was called positive "
     "before, so recall (found / all positives) cannot grow; the ones it drops are the least sure, more often "
-    "wrong, so precision usually rises. Only precision can move either way: on few examples it may dip.",
-)
+    "wrong, so precision usually rises. Only precision can move either way: on few examples it may dip.")
 _add_solution("07.1", '''def binary_metrics(tp, fp, fn, tn):
     precision, recall = tp / (tp + fp), tp / (tp + fn)
     return {"accuracy": (tp + tn) / (tp + fp + fn + tn), "precision": precision, "recall": recall,

@@ -41,14 +41,20 @@ def check_stratified_guess(fn: Callable) -> None:
                for name in ("__init__", "fit", "predict", "predict_proba", "score")]
     with _exercise("chance baseline: a guesser that follows the training labels", hint):
         for train, test, num_classes in _stratified_cases():
-            with _forbidden(*refused):
-                got = _call(fn, list(train), list(test), num_classes)
-            if got is ...:
-                raise _NotAttempted
             what = (f"train labels {train}, test labels {test}, C = {num_classes}" if len(train) < 20 else
                     f"{len(train)} train and {len(test)} test labels over C = {num_classes} classes, "
                     f"with different frequencies")
-            if isinstance(got, (tuple, list)):
+            try:
+                with _forbidden(*refused):
+                    got = _call(fn, list(train), list(test), num_classes)
+            except NotImplementedError:
+                raise
+            except (ValueError, IndexError, RuntimeError, ZeroDivisionError) as exc:
+                raise AssertionError(f"{what}: your function raised {type(exc).__name__}: {exc}. Which classes occur "
+                                     f"in each split here, and how many classes are there?") from None
+            if got is ...:
+                raise _NotAttempted
+            if isinstance(got, (tuple, list, str)):
                 raise AssertionError(f"{what}: return one number, the expected accuracy; got {type(got).__name__} "
                                      f"{got!r}")
             try:
@@ -77,8 +83,8 @@ def check_stratified_guess(fn: Callable) -> None:
             for other, why in wrong:
                 if math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-12):
                     raise AssertionError(f"{what}: {value:.4f} is {why}")
-            close = (" It is close: an expected accuracy is computed from the label frequencies, not estimated by "
-                     "drawing random guesses." if abs(value - expected) < 0.05 else "")
+            close = (" It is close: if you drew random guesses, that estimates the expected accuracy; compute it "
+                     "exactly from the label frequencies." if abs(value - expected) < 0.05 else "")
             raise AssertionError(f"{what}: got {value:.4f}, expected {expected:.4f}.{close}")
 
 

@@ -66,11 +66,17 @@ def check_patchify(fn: Callable) -> None:
     with _exercise("cut images into patches", hint):
         for B, C, H, W, patch in ((2, 1, 6, 8, (3, 2)), (1, 3, 4, 6, (2, 3)), (2, 2, 9, 4, (3, 2))):
             images = torch.arange(B * C * H * W, dtype=torch.float32).reshape(B, C, H, W)
-            with _forbidden("torch.nn.functional.unfold", "torch.Tensor.unfold"):
-                got = _call(fn, images.clone(), patch)
+            (ph, pw), what = patch, f"{C}-channel {H}x{W} images, patch (ph, pw) = {patch}"
+            try:
+                with _forbidden("torch.nn.functional.unfold", "torch.Tensor.unfold"):
+                    got = _call(fn, images.clone(), patch)
+            except NotImplementedError:  # a RuntimeError too: "not attempted yet", not a mistake
+                raise
+            except (RuntimeError, TypeError, ValueError) as exc:  # a reshape that does not fit, patch used as a number
+                raise AssertionError(f"{what}: your function raised {type(exc).__name__}: {exc}. The images are "
+                                     f"(B, C, H, W) = {(B, C, H, W)} and patch is a (height, width) pair") from None
             if got is ...:
                 raise _NotAttempted
-            (ph, pw), what = patch, f"{C}-channel {H}x{W} images, patch (ph, pw) = {patch}"
             expected = torch.stack([images[:, :, r:r + ph, c:c + pw].reshape(B, C * ph * pw)  # one patch at a time
                                     for r in range(0, H, ph) for c in range(0, W, pw)], dim=1)
             if isinstance(got, torch.Tensor) and got.shape == expected.shape and not torch.equal(got, expected):

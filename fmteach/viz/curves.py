@@ -89,8 +89,8 @@ def plot_mlm_curves(history: list[dict], path=None, *, baseline: float | None = 
     axes[1].plot(steps, accuracy, "s-", color="C2", lw=3, ms=7, alpha=0.6, label="top-1 at [MASK]")
     if baseline is not None:  # drawn over the curve, thin and dark: visible even where the curve sits on it
         axes[1].axhline(baseline, ls="--", color="k", lw=1.2, zorder=3, label=f"most frequent token {baseline:.3f}")
-    top = max(accuracy + ([baseline] if baseline is not None else []))
-    axes[1].set(xlabel="step", ylabel="accuracy", title="accuracy at [MASK] (held out)", ylim=(0, 1.3 * top or 1))
+    top = max(accuracy + ([baseline] if baseline is not None else [])) or 1.0  # room above the curve and the line
+    axes[1].set(xlabel="step", ylabel="accuracy", title="accuracy at [MASK] (held out)", ylim=(-0.04 * top, 1.3 * top))
     axes[1].legend(fontsize=8, loc="lower right")
     axes[2].plot(steps, [h["perplexity"] for h in history], "s-", color="C3")
     axes[2].set(xlabel="step", ylabel="perplexity (log scale)", yscale="log", title="perplexity (held out)")
@@ -143,14 +143,13 @@ def plot_plateau_exit(evals: list[dict], *, baseline: float, others: dict[str, f
         if exit_step is not None:
             ax.axvspan(steps[0], exit_step, color="0.85", zorder=0,
                        label="unigram plateau" if ax is acc_ax else None)
-        if ax is acc_ax:  # below the panel: inside, it would cover the curves
-            ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
-        else:
-            ax.legend(fontsize=8, loc="upper right")
+    loss_ax.legend(fontsize=8, loc="upper right")
+    # the accuracy panel's legend goes below both panels: inside, it would cover the curves
+    fig.legend(*acc_ax.get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=8)
     return fig
 
 
-#: where :func:`plot_accuracy_curves` puts each panel's legend: below the panel, out of the data
+# where :func:`plot_accuracy_curves` puts each panel's legend: below the panel, out of the data
 _LEGEND_BELOW = {"fontsize": 8, "loc": "upper center", "bbox_to_anchor": (0.5, -0.15), "ncol": 2}
 
 
@@ -169,7 +168,7 @@ def plot_accuracy_curves(histories: dict[str, list[dict]], *, axes=None):
     for k, ((name, history), color) in enumerate(zip(histories.items(), colors)):
         if not history or "train_accuracy" not in history[0]:
             raise ValueError(f"run {name!r} has no train_accuracy: use finetune_loop(..., track_train_accuracy=True)")
-        lw, ms = max(3.5 - 1.1 * k, 1.0), max(9.0 - 2.5 * k, 3.0)  # each run thinner than the one before
+        lw, ms = (1.5, 6.0) if len(histories) == 1 else (max(3.5 - 1.1 * k, 1.0), max(9.0 - 2.5 * k, 3.0))
         epochs = [row["epoch"] for row in history]
         axes[0].plot(epochs, [row["train_accuracy"] for row in history], "--", color=color, lw=lw, label=f"{name}: train")
         axes[0].plot(epochs, [row["eval_accuracy"] for row in history], "-o", color=color, lw=lw, ms=ms,
