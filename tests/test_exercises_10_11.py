@@ -81,6 +81,8 @@ def test_checkers_catch_the_usual_mistakes():
     with pytest.raises(AssertionError, match=r"patches of 1-channel 6x8 images, .* has shape \(2, 12, 4\), "
                                              r"expected \(2, 8, 6\)"):  # the square case of the lesson, patch p x p
         exercises.check_patchify(lambda images, p: patches(images, (p[1], p[1])))
+    with pytest.raises(AssertionError, match=r"raised TypeError: .*patch is a \(height, width\) pair"):
+        exercises.check_patchify(lambda images, p: images.reshape(len(images), -1, p * p))  # lesson's square code
     with pytest.raises(AssertionError, match="you predicted 3, the run measured 4.*\n.*Why: count them"):
         exercises.check_measured_prediction("windows", 3, 4, explanation="count them")
 
@@ -129,10 +131,12 @@ def test_patch_order_is_that_of_unfold_and_of_a_strided_conv():
 # what a hint must not say: a call or a step of the reference solution
 GIVEAWAYS = {
     "10.1": ("differs", "previous", "before it", "!=", "is not None", "first piece"),
+    "10.2": ("together", "broadcast", "None]", "masked_fill", "-inf", "rule out", "illegal", "argmax", "flat"),
     "11.1": ("x @ w_q", "memory @ w_k", "softmax", "transpose"),
     "11.2": ("permute(", "0, 2, 4", "rows, cols", "transpose", "(B, C, rows"),
 }
-HINTED = {"10.1": exercises.check_align_labels, "11.1": exercises.check_cross_attention,
+HINTED = {"10.1": exercises.check_align_labels, "10.2": exercises.check_best_span,
+          "11.1": exercises.check_cross_attention,
           "11.2": exercises.check_patchify}
 
 

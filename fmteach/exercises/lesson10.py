@@ -43,8 +43,9 @@ def check_best_span(fn: Callable) -> None:
     highest ``start_logits[start] + end_logits[end]`` among ``start <= end < start + max_answer_len``."""
     from ..applications.qa import best_span
 
-    hint = ("the best start and the best end taken separately can give end < start, or a span too long; "
-            "score the pairs together (broadcasting gives all of them at once) and rule out the illegal ones first")
+    hint = ("try the first test on paper: start_logits [0, 5, 0, 0, 0, 1], end_logits [4, 0, 0, 0, 0, 3], "
+            "max_answer_len 3. Which span do the best start and the best end give, each chosen on its own, and may "
+            "it be returned? Which (start, end) spans may be returned, and which of those scores highest?")
     with _exercise("best answer span", hint):
         gen = torch.Generator().manual_seed(10)
         cases = [(torch.tensor([0., 5, 0, 0, 0, 1]), torch.tensor([4., 0, 0, 0, 0, 3]), 3),  # argmaxes: end before start
