@@ -7,8 +7,8 @@ model look good (or bad):
    ``:``), not a heading or a stage direction (``ACT``, ``SCENE``, ``Enter``, ``Exit``, ``Exeunt``,
    ``Re-enter``), not all capitals;
 2. its *blank* is one of its words (not the first) that is among the ``top_words`` commonest words
-   of the *training* plays and is a single WordPiece piece; of those, the least common (so the
-   blank is a content word where the line has one), the first on a tie;
+   of the *training* plays and is a single WordPiece piece; of those, the least common (often a
+   content word, but not always: a line's rarer words may lie outside the list), the first on a tie;
 3. the line before it, when that is also a line of speech, is kept in front as context;
 4. ``n`` probes are taken evenly spaced over all qualifying lines of the plays, in play order.
 """
