@@ -65,7 +65,7 @@ def plot_runs_by_step_and_time(runs: dict[str, list[dict]], *, baseline: float |
         ax.grid(alpha=0.3)
     by_step.set(xlabel="optimizer step", title="against steps")
     by_time.set(xlabel="wall-clock minutes (log scale)", xscale="log", title="against time")
-    by_step.legend(fontsize=8)
+    by_step.legend(fontsize=8, loc="upper right", bbox_to_anchor=(1, 0.58))  # above the baseline, below the early curves
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -140,8 +140,8 @@ def plot_plateau_exit(evals: list[dict], *, baseline: float, others: dict[str, f
         acc_ax.axhline(value, ls=":", color=color, lw=1.5, label=f"{name} ({value:.3f})")
     acc_ax.set(xlabel="step", ylabel="accuracy (held-out plays)", title="accuracy at [MASK]", ylim=(0, None))
     for ax in (loss_ax, acc_ax):
-        if exit_step is not None:
-            ax.axvspan(steps[0], exit_step, color="0.85", zorder=0,
+        if exit_step is not None:  # the plateau: up to the last evaluation before the exit
+            ax.axvspan(steps[0], max([s for s in steps if s < exit_step], default=steps[0]), color="0.85", zorder=0,
                        label="unigram plateau" if ax is acc_ax else None)
     loss_ax.legend(fontsize=8, loc="upper right")
     # the accuracy panel's legend goes below both panels: inside, it would cover the curves
