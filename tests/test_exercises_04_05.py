@@ -188,13 +188,13 @@ def test_masked_cross_entropy_weighs_every_sentence_the_same(capsys):
 
 
 def test_predictions_04_05(capsys):
-    for question_id in ("04.p1", "05.p1"):
+    for question_id in ("04.p1", "05.p1", "06.p1"):
         exercises.check_prediction(question_id, ...)
         exercises.check_prediction(question_id, "b")
         with pytest.raises(AssertionError, match=f"prediction {question_id}: not 'a'"):
             exercises.check_prediction(question_id, "a")
     out = capsys.readouterr().out
-    assert out.count("not answered yet") == 2 and out.count("✅") == 2
+    assert out.count("not answered yet") == 3 and out.count("✅") == 3
 
 
 def test_ids_named_in_lessons_04_05_exist():

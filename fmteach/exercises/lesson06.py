@@ -1,4 +1,5 @@
-"""Lesson 06, BERT inside out: the parameters of one encoder layer, and the attention at an offset in a padded batch."""
+"""Lesson 06, BERT inside out: the parameters of one encoder layer, the attention at an offset in a padded batch,
+and the prediction 06.p1 (which frozen vector a linear probe reads sentiment from better)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable
 
 import torch
 
-from ._checking import _add_solution, _call, _close, _exercise, _NotAttempted
+from ._checking import _add_prediction, _add_solution, _call, _close, _exercise, _NotAttempted
 
 __all__ = ["check_encoder_layer_parameters", "check_attention_at_offset"]
 
@@ -138,3 +139,18 @@ _add_solution("06.2", '''def attention_at_offset(weights, attention_mask, offset
         raise ValueError(f"no pair of real tokens lies {offset:+d} apart")
     return (to * both_real).sum(dim=(0, 2)) / pairs                    # (heads,)
 ''')
+
+
+_add_prediction(
+    "06.p1",
+    "A logistic regression is trained on frozen MiniLM vectors of a few hundred labelled movie reviews and scored "
+    "on reviews it has not seen: once on the final [CLS] vectors (70 % of whose squared length all reviews share), "
+    "once on the mean-pooled token vectors. Which reads the sentiment better?",
+    {"a": "the [CLS] vector: it is the vector BERT's classifier reads",
+     "b": "the mean-pooled vector",
+     "c": "neither: within a few reviews of each other"},
+    "b",
+    "MiniLM's last training step made the mean of its token vectors a sentence embedding (contrastive training on "
+    "sentence pairs); nothing trained its [CLS] vector to summarise a sentence. A shared component alone would not "
+    "decide it, since the probe standardises each feature; what the vectors hold does.",
+)
