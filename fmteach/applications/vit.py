@@ -1,4 +1,4 @@
-"""Images are tokens too: a tiny Vision Transformer (Dosovitskiy et al. 2020) on 8x8 digits.
+"""Images are tokens too: a tiny Vision Transformer (Dosovitskiy et al. 2021) on 8x8 digits.
 
 An image is cut into ``patch x patch`` squares; each square's pixels, flattened, go through one
 linear layer -- that is the "token embedding" of an image. A learned [CLS] vector is put in front,
