@@ -3,8 +3,12 @@
     python benchmarks/transfer_minibert.py --out fmteach/course_models/runs/minibert-transfer-movie-reviews.json
     python benchmarks/transfer_minibert.py --model minibert-mixed \
         --out fmteach/course_models/runs/minibert-mixed-transfer-movie-reviews.json
+    python benchmarks/transfer_minibert.py --task thou-you \
+        --out fmteach/course_models/runs/minibert-transfer-thou-you.json
 
-The same fine-tuning recipe (fmteach.finetune.finetune_loop) on movie-reviews from two starts of
+The same fine-tuning recipe (fmteach.finetune.finetune_loop) on a course task (``--task``: movie-reviews,
+or lesson 08's thou/you lines -- trained on the training plays' lines, tested on the held-out plays')
+from two starts of
 one architecture -- a shipped course mini-BERT (``--model``: pretrained with MLM on Shakespeare, or
 on Shakespeare plus the training splits of the course's English data sets) and the same
 architecture, with the same tokenizer, from random weights -- for several seeds (the seed sets the random start, the
@@ -23,6 +27,23 @@ import time
 from pathlib import Path
 
 from _provenance import provenance  # benchmarks/_provenance.py, beside this script
+
+
+def thou_you_task():
+    """Lesson 08's thou/you task as a labelled data set: the lines of the training plays (every tenth for
+    validation) to fine-tune on, the held-out plays' lines to test on -- plays no course model pretrained on."""
+    from types import SimpleNamespace
+
+    from fmteach.assets import load_shakespeare
+    from fmteach.fewshot import thou_or_you
+    from fmteach.lm_data import DEFAULT_VAL_PLAYS
+    from fmteach.text_datasets import TextSplit
+
+    lines = thou_or_you([name for name in load_shakespeare().plays if name not in DEFAULT_VAL_PLAYS])
+    part = lambda keep: TextSplit([t for i, t in enumerate(lines.texts) if keep(i)],  # noqa: E731
+                                  [y for i, y in enumerate(lines.labels) if keep(i)])
+    return SimpleNamespace(label_names=["thou", "you"], train=part(lambda i: i % 10), validation=part(lambda i: i % 10 == 0),
+                           test=thou_or_you())
 
 
 def _one_run(start: str, seed: int, args, data, tokenizer, shipped) -> dict:
@@ -57,6 +78,7 @@ def _one_run(start: str, seed: int, args, data, tokenizer, shipped) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="the JSON file to write")
+    parser.add_argument("--task", choices=("movie-reviews", "thou-you"), default="movie-reviews")
     parser.add_argument("--model", choices=("minibert-shakespeare", "minibert-mixed"), default="minibert-shakespeare",
                         help="the course mini-BERT to fine-tune (and whose tokenizer the random start uses)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -77,7 +99,7 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     shipped = course_model(args.model)
-    data = load_text_classification("movie-reviews")
+    data = load_text_classification("movie-reviews") if args.task == "movie-reviews" else thou_you_task()
     runs = []
     for seed in args.seeds:
         for start in ("random", "pretrained"):
@@ -89,13 +111,13 @@ def main(argv=None) -> int:
         summary[start] = {f"{k}_{stat}": float(fn([r[k] for r in rows])) for k in ("test_accuracy", "test_loss")
                           for stat, fn in (("mean", np.mean), ("std", lambda v: np.std(v, ddof=1)))}
     how = provenance(__file__, argv, device=get_device(), started=started, details={
-        "task": "movie-reviews", "n_train": args.n_train, "n_eval": args.n_eval or "all", "epochs": args.epochs,
+        "task": args.task, "n_train": args.n_train, "n_eval": args.n_eval or "all", "epochs": args.epochs,
         "learning_rate": args.learning_rate, "batch_size": 32, "max_length": 64,
     })
     majority = max(np.bincount(data.test.labels[: args.n_eval])) / len(data.test.labels[: args.n_eval])
     record = {
         "about": f"Fine-tuning the course mini-BERT {args.model} (pretrained with MLM on {CORPORA[shipped.manifest.get('corpus', 'shakespeare')]}) "
-                 "and the same architecture with the same tokenizer from random weights on movie-reviews, same "
+                 f"and the same architecture with the same tokenizer from random weights on {args.task}, same "
                  "recipe, several seeds: test accuracy and loss per run.",
         "command": how["command"],
         "runs": runs, "summary": summary, "majority_class_test_accuracy": float(majority),
