@@ -1,4 +1,4 @@
-"""benchmarks/_provenance.py: the "how" block that lesson08.py, lesson12.py and transfer_minibert.py
+"""benchmarks/_provenance.py: the "how" block that lesson08.py, lesson09.py, lesson12.py and transfer_minibert.py
 write into their results files (the command, the commit, the machine, the date), and the keys the
 notebooks read from the committed ones."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPTS = ["lesson08.py", "lesson12.py", "transfer_minibert.py"]
+SCRIPTS = ["lesson08.py", "lesson09.py", "lesson12.py", "transfer_minibert.py"]
 
 
 def _load():
@@ -92,7 +92,7 @@ def test_the_benchmark_scripts_use_it(script):
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "benchmarks" / "results").glob("lesson*.json"))
-                         + [REPO / "fmteach" / "course_models" / "runs" / "minibert-transfer-movie-reviews.json"],
+                         + sorted((REPO / "fmteach" / "course_models" / "runs").glob("*transfer*.json")),
                          ids=lambda p: p.name)
 def test_committed_results_carry_what_the_notebooks_read(path):
     how = json.loads(path.read_text())["how"]
