@@ -147,3 +147,27 @@ def test_the_shipped_minigpt_has_its_curve_and_the_cpu_run_beside_it():
     assert cpu["evals"][-1]["val_loss"] > manifest["metrics"]["final_val_loss"] and "--profile cpu" in cpu["command"]
     with pytest.raises(ValueError, match=r"is not a recorded run; choose one of minibert-post-ln-cpu-profile, .*minibert-transfer-movie-reviews, .*minigpt-cpu-profile"):
         recorded_run("nope")
+
+
+def test_the_mixed_minibert_is_the_same_recipe_on_more_text(minibert):
+    """minibert-mixed: the course recipe and architecture, pretrained on the training plays plus the training
+    splits of the English data sets, with its own vocabulary; measured on the same held-out plays."""
+    from fmteach.mlm import MLMData, mlm_metrics
+    from fmteach.pretrain_mlm import MLMRecipe
+    from fmteach.wordpiece import train_wordpiece_tokenizer
+
+    mixed = course_model("minibert-mixed")
+    assert mixed.manifest["corpus"] == "mixed" and "--corpus mixed" in mixed.manifest["command"]
+    assert mixed.model.config == minibert.model.config                     # the same architecture
+    assert mixed.tokenizer.get_vocab() == train_wordpiece_tokenizer(8000, corpus="mixed").get_vocab()
+    assert mixed.tokenizer.tokenize("a boring movie") == ["a", "boring", "movie"]  # modern words stay whole
+    recipe = MLMRecipe.course(corpus="mixed")
+    data = MLMData.from_corpus(mixed.tokenizer, "mixed", seq_len=recipe.seq_len)
+    batches = data.validation_batches(n_rows=recipe.val_rows)
+    measured = mlm_metrics(mixed.model, batches, mask_token_id=mixed.tokenizer.mask_token_id)
+    metrics = mixed.manifest["metrics"]  # the manifest tells the truth
+    assert abs(measured["accuracy_at_mask"] - metrics["heldout_accuracy_at_mask"]) < 0.002
+    assert abs(data.most_frequent_token_accuracy(batches) - metrics["most_frequent_token_accuracy_at_mask"]) < 1e-4
+    # 0.195 shipped: off the unigram plateau (0.056), below the Shakespeare-only model on Shakespeare (0.265)
+    assert 3 * metrics["most_frequent_token_accuracy_at_mask"] < measured["accuracy_at_mask"]
+    assert measured["accuracy_at_mask"] < minibert.manifest["metrics"]["heldout_accuracy_at_mask"]
