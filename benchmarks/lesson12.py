@@ -180,7 +180,7 @@ def measure_clip(args, record) -> None:
     torch.manual_seed(0)
     vit_model = vit.TinyViT(vit.ViTConfig())
     fit(vit_model, batches({"images": train_x, "labels": train_y}, 64, seed=0),
-        lambda m, b: F.cross_entropy(m(b["images"])[0], b["labels"]), steps=args.clip_steps, lr=2e-3)
+        lambda m, b: F.cross_entropy(m(b["images"]).logits, b["labels"]), steps=args.clip_steps, lr=2e-3)
     with torch.no_grad():
         vit_accuracy = float((vit_model(test_x)[0].argmax(-1) == test_y).float().mean())
     record["clip"] = {

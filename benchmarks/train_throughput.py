@@ -93,7 +93,7 @@ def main(argv=None) -> dict:
                for _ in range(args.steps)]
 
     def loss_mini(model, batch):
-        return model(batch[:, :-1], batch[:, 1:])[1]
+        return model(batch[:, :-1], batch[:, 1:]).loss
 
     def loss_gpt2(model, batch):  # the same cross-entropy on the same positions
         logits = model(batch[:, :-1]).logits

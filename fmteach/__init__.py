@@ -5,7 +5,8 @@ The package reads in layers; a module imports only from its own layer or those b
 
 * **base** -- ``_io`` (atomic writes, checked ``torch_load``, ``eval_mode``, the offline switches),
   ``_checks`` (argument checks), ``profile`` (run sizes, device, seeds: ``DEFAULT_SEED``, ``seeded``),
-  ``progress``, ``optim``, ``thresholds``, ``notebook`` (a lesson's setup cell);
+  ``progress``, ``optim``, ``thresholds``, ``notebook`` (a lesson's setup cell), ``outputs`` (what every
+  model of ours returns: ``out.logits``, ``out.loss``, ``out.attentions``, as Hugging Face's do);
 * **core** -- what the lessons build: ``masks``, ``attention``, ``model`` (MiniGPT), ``bert`` /
   ``bert_config`` / ``bert_loading`` (MiniBert and Hugging Face weights), ``cache`` / ``assets`` /
   ``text_datasets`` / ``lm_data`` / ``wordpiece`` (every offline data set, model and tokenizer), ``viz/`` (every picture),

@@ -26,20 +26,15 @@ from ._checks import outside
 from .attention import attend
 from .bert_config import BertConfig
 from .masks import IGNORE_INDEX, padding_mask
+from .outputs import ModelOutput
 
 __all__ = [
     "BertConfig",
-    "logits_of",
     "BertEncoderOutput",
     "MiniBertModel",
     "MiniBertForMaskedLM",
     "MiniBertForSequenceClassification",
 ]
-
-
-def logits_of(output) -> torch.Tensor:
-    """Our models return ``(logits, loss, ...)``; Hugging Face models an object with ``.logits``."""
-    return output.logits if hasattr(output, "logits") else output[0]
 
 
 @dataclass
@@ -234,10 +229,12 @@ class MiniBertForMaskedLM(_PretrainedMixin, nn.Module):
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, *, output_attentions=False,
                 masked_only=False):
-        """-> ``(logits (B, T, V), loss or None, encoder output)``; ``labels`` use -100 for "not masked".
+        """-> :class:`~fmteach.outputs.ModelOutput`: ``logits`` ``(B, T, V)``, ``loss`` when ``labels`` are given
+        (-100 = "not masked"), the encoder's ``hidden_states`` and, if asked, ``attentions``.
 
         ``masked_only=True`` (with labels) scores only the masked positions: logits ``(n_masked, V)``,
-        the same loss for a fraction of the work -- what training uses."""
+        the same loss for a fraction of the work -- what training uses. The ``(B, T, V)`` logits are
+        the costliest matmul of a small BERT."""
         out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions=output_attentions)
         if labels is not None:
             _check_labels(labels, input_ids.shape, self.config.vocab_size, ignore=True)
@@ -246,25 +243,17 @@ class MiniBertForMaskedLM(_PretrainedMixin, nn.Module):
                 raise ValueError("masked_only=True needs labels (original ids at masked positions, -100 elsewhere)")
             where = labels != IGNORE_INDEX
             logits = self.cls.predictions(out.last_hidden_state[where])  # (n_masked, V)
-            return logits, F.cross_entropy(logits, labels[where]), out
+            return ModelOutput(logits, F.cross_entropy(logits, labels[where]), out.hidden_states, out.attentions)
         logits = self.cls.predictions(out.last_hidden_state)
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=IGNORE_INDEX)
-        return logits, loss, out
+        return ModelOutput(logits, loss, out.hidden_states, out.attentions)
 
-
-    def masked_logits(self, input_ids, attention_mask=None, token_type_ids=None, *, where):
-        """Vocabulary logits only at the positions where ``where`` (B, T) is True: ``(n, V)``.
-
-        The ``(B, T, V)`` logits are the costliest matmul of a small BERT; scoring only the ~15%
-        masked positions gives the same numbers there for a fraction of the work."""
-        hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state  # (B, T, H)
-        return self.cls.predictions(hidden[where])
 
     def masked_loss(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
-        """The MLM loss on masked positions only: the same value as ``forward(...)[1]``."""
-        return self(input_ids, attention_mask, token_type_ids, labels, masked_only=True)[1]
+        """The MLM loss on masked positions only: the same value as ``forward(...).loss``."""
+        return self(input_ids, attention_mask, token_type_ids, labels, masked_only=True).loss
 
 
 class MiniBertForSequenceClassification(_PretrainedMixin, nn.Module):
@@ -281,13 +270,14 @@ class MiniBertForSequenceClassification(_PretrainedMixin, nn.Module):
         _init_weights(self.classifier)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, *, output_attentions=False):
-        """-> ``(logits (B, num_labels), loss or None, encoder output)``."""
+        """-> :class:`~fmteach.outputs.ModelOutput`: ``logits`` ``(B, num_labels)``, ``loss`` when ``labels``
+        are given, the encoder's ``hidden_states`` and, if asked, ``attentions``."""
         out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions=output_attentions)
         logits = self.classifier(self.dropout(out.pooler_output))
         if labels is not None:
             _check_labels(labels, (input_ids.shape[0],), self.config.num_labels, ignore=False)
         loss = None if labels is None else F.cross_entropy(logits, labels)
-        return logits, loss, out
+        return ModelOutput(logits, loss, out.hidden_states, out.attentions)
 
 
 class _MLMHead(nn.Module):

@@ -92,12 +92,10 @@ def _target_ids(tokenizer, targets) -> list[int]:
 @torch.no_grad()
 def _first_mask_log_ratio(mlm, tokenizer, texts: list[str], ids: list[int]) -> torch.Tensor:
     """``log P(ids[0]) - log P(ids[1])`` at the first mask token of each text -> ``(N,)``."""
-    from .bert import logits_of
-
     device = next(mlm.parameters()).device
     enc = tokenizer(texts, padding=True, return_tensors="pt")
     input_ids = enc["input_ids"].to(device)
-    logits = logits_of(mlm(input_ids=input_ids, attention_mask=enc["attention_mask"].to(device)))
+    logits = mlm(input_ids=input_ids, attention_mask=enc["attention_mask"].to(device)).logits
     is_mask = input_ids == tokenizer.mask_token_id
     if not is_mask.any(1).all():
         raise ValueError("every text needs a mask token")

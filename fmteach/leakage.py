@@ -259,7 +259,7 @@ def extraction_rate(model, tokenizer, windows: Sequence[tuple[str, str]], *, dev
     device = device or next(model.parameters()).device
     ids = torch.tensor([tokenizer.encode(p + t) for p, t in windows], device=device)   # (N, P + S)
     with eval_mode(model):
-        logits = model(ids[:, :-1])[0]                                                  # (N, P + S - 1, V)
+        logits = model(ids[:, :-1]).logits                                              # (N, P + S - 1, V)
     chosen = logits[:, prefix_length - 1:].argmax(-1).cpu()                             # (N, S) greedy choices
     correct = chosen == ids[:, prefix_length:].cpu()                                    # (N, S)
     right = correct.long().cumprod(1).sum(1)                                            # chars before the first mistake

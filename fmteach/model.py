@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from ._checks import check_positive, is_int, is_number, outside
 from .attention import attend
 from .masks import IGNORE_INDEX
+from .outputs import ModelOutput
 from .profile import by_profile
 
 __all__ = ["GPTConfig", "MultiHeadAttention", "FeedForward", "TransformerBlock", "MiniGPT"]
@@ -175,11 +176,12 @@ class MiniGPT(nn.Module):
         if outside(idx, self.config.vocab_size):  # checked in eager mode on the CPU only
             raise ValueError(f"{name} holds ids outside the vocabulary [0, {self.config.vocab_size})")
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, return_attention: bool = False):
-        """idx ``(B, T)`` token ids -> ``(logits (B, T, V), loss or None)``.
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *,
+                output_attentions: bool = False) -> ModelOutput:
+        """idx ``(B, T)`` token ids -> :class:`~fmteach.outputs.ModelOutput` with ``logits`` ``(B, T, V)``.
 
-        ``targets`` ``(B, T)`` (``-100`` = ignore) adds the mean cross-entropy. With
-        ``return_attention=True`` a third item holds every layer's weights ``(n_layer, B, nh, T, T)``.
+        ``targets`` ``(B, T)`` (``-100`` = ignore) adds ``loss``, the mean cross-entropy. With
+        ``output_attentions=True``, ``attentions`` holds every layer's weights, one ``(B, nh, T, T)`` each.
         """
         self._check_idx(idx)
         B, T = idx.shape
@@ -187,7 +189,7 @@ class MiniGPT(nn.Module):
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
         maps = []
         for block in self.transformer.h:
-            x, weights = block(x, need_weights=return_attention)
+            x, weights = block(x, need_weights=output_attentions)
             maps.append(weights)
         logits = self.lm_head(self.transformer.ln_f(x))  # (B, T, V)
         loss = None
@@ -197,14 +199,12 @@ class MiniGPT(nn.Module):
                     f"targets has shape {tuple(targets.shape)}, idx has {tuple(idx.shape)}: they must match"
                 )
             loss = F.cross_entropy(logits.view(B * T, -1), targets.reshape(B * T), ignore_index=IGNORE_INDEX)
-        if return_attention:
-            return logits, loss, torch.stack(maps)  # (n_layer, B, nh, T, T)
-        return logits, loss
+        return ModelOutput(logits, loss, attentions=tuple(maps) if output_attentions else None)
 
     @torch.no_grad()
     def attention_maps(self, idx: torch.Tensor) -> torch.Tensor:
         """Every layer's attention weights for idx ``(B, T)``: ``(n_layer, B, nh, T, T)``; call ``eval()`` first."""
-        return self(idx, return_attention=True)[2]
+        return torch.stack(self(idx, output_attentions=True).attentions)
 
     @torch.no_grad()
     def generate(
@@ -230,7 +230,7 @@ class MiniGPT(nn.Module):
         check_positive(top_k=top_k, allow_none=True)
         for _ in range(max_new_tokens):
             context = idx[:, -self.config.block_size :]  # the model reads at most block_size tokens
-            logits = self(context)[0][:, -1, :]  # (B, V): only the last position predicts the next token
+            logits = self(context).logits[:, -1, :]  # (B, V): only the last position predicts the next token
             if temperature == 0:
                 next_id = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
             else:

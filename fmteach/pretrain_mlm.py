@@ -97,7 +97,7 @@ class MLMRecipe:
 def masked_loss_fn(model, batch) -> torch.Tensor:
     """The training loss: cross-entropy on the masked positions only (the seed text's step 4)."""
     # through forward(), so that DistributedDataParallel and torch.compile see the call
-    return model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"], masked_only=True)[1]
+    return model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"], masked_only=True).loss
 
 
 def pretrain(recipe: MLMRecipe, *, data: MLMData | None = None, model: MiniBertForMaskedLM | None = None,

@@ -78,12 +78,9 @@ def read_history(path: str | os.PathLike) -> dict:
 
 
 def model_loss(model: torch.nn.Module, batch) -> torch.Tensor:
-    """The default loss_fn: ``model(*batch)`` (or ``model(**batch)``) returns the loss, a ``(logits, loss)``
-    tuple, or an object with ``.loss`` (Hugging Face style)."""
+    """The default loss_fn: the ``.loss`` of ``model(*batch)`` (or ``model(**batch)``), ours or Hugging Face's."""
     out = model(**batch) if isinstance(batch, dict) else model(*batch)
-    if isinstance(out, torch.Tensor):
-        return out
-    loss = out[1] if isinstance(out, (tuple, list)) else getattr(out, "loss", None)
+    loss = getattr(out, "loss", None)
     if loss is None:
         raise ValueError("the model returned no loss: put the targets in the batch or pass train() a loss_fn")
     return loss

@@ -9,6 +9,7 @@ import torch
 from fmteach.applications import nsp, qa, seq2seq, tagging, training, vit
 from fmteach.assets import MissingAssetError, pretrained_bert
 from fmteach.bert import BertConfig
+from fmteach.outputs import QuestionAnsweringOutput
 
 TINY = BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=4, intermediate_size=32,
                   max_position_embeddings=24, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
@@ -109,11 +110,11 @@ def test_mean_pooled_pair_classifier_ignores_padding():
     model = nsp.MeanPooledPairClassifier(MiniBertModel(config), num_labels=3).eval()
     ids = torch.tensor([[2, 5, 7, 3]])
     padded = torch.tensor([[2, 5, 7, 3, 0, 0]])
-    (short,) = model(ids, torch.ones_like(ids), torch.zeros_like(ids))
-    (long,) = model(padded, torch.tensor([[1, 1, 1, 1, 0, 0]]), torch.zeros_like(padded))
+    short = model(ids, torch.ones_like(ids), torch.zeros_like(ids)).logits
+    long = model(padded, torch.tensor([[1, 1, 1, 1, 0, 0]]), torch.zeros_like(padded)).logits
     assert short.shape == (1, 3)
     torch.testing.assert_close(short, long)  # padding changes nothing: the mean is over real tokens
-    (unmasked,) = model(padded, None, None)
+    unmasked = model(padded, None, None).logits
     assert not torch.allclose(short, unmasked)  # ...and with no mask the padding counts
     assert nsp.classifier_accuracy(model, {"input_ids": ids, "attention_mask": torch.ones_like(ids),
                                            "token_type_ids": torch.zeros_like(ids),
@@ -153,10 +154,10 @@ def test_token_classification_equals_hugging_face():
     assert not missing and all("position_ids" in n for n in unexpected)
     ids, mask = torch.randint(1, 40, (2, 7)), torch.tensor([[1] * 7, [1] * 4 + [0] * 3])
     labels = torch.randint(0, 3, (2, 7)).masked_fill(mask == 0, -100)
-    logits, loss, _ = ours.eval()(ids, mask, labels=labels)
+    got = ours.eval()(ids, mask, labels=labels)
     expected = hf(ids, attention_mask=mask, labels=labels)
-    torch.testing.assert_close(logits[mask == 1], expected.logits[mask == 1], rtol=0, atol=1e-10)
-    torch.testing.assert_close(loss, expected.loss, rtol=0, atol=1e-10)
+    torch.testing.assert_close(got.logits[mask == 1], expected.logits[mask == 1], rtol=0, atol=1e-10)
+    torch.testing.assert_close(got.loss, expected.loss, rtol=0, atol=1e-10)
 
 
 def test_load_task_model_freezes_all_but_the_top_layers():
@@ -241,7 +242,7 @@ class _OracleQA(torch.nn.Module):
         for p in range(4, len(ids) - 1):
             start[0, p] += 3.0 * (ids[p] == ids[1])
             end[0, p] += 3.0 * (ids[p] == ids[2])
-        return start, end, None
+        return QuestionAnsweringOutput(start, end)
 
 
 def test_long_contexts_are_answered_through_overlapping_windows():
@@ -264,9 +265,9 @@ def test_question_answering_equals_hugging_face():
     assert not missing
     ids, types = torch.randint(1, 40, (3, 9)), torch.randint(0, 2, (3, 9))
     starts, ends = torch.tensor([1, 4, 0]), torch.tensor([2, 6, 0])
-    s, e, loss = ours.eval()(ids, torch.ones_like(ids), types, starts, ends)
+    got = ours.eval()(ids, torch.ones_like(ids), types, starts, ends)
     expected = hf(ids, token_type_ids=types, start_positions=starts, end_positions=ends)
-    torch.testing.assert_close((s, e, loss), (expected.start_logits, expected.end_logits, expected.loss), rtol=0, atol=1e-10)
+    torch.testing.assert_close((got.start_logits, got.end_logits, got.loss), (expected.start_logits, expected.end_logits, expected.loss), rtol=0, atol=1e-10)
 
 
 def test_qa_set_shapes_and_untrained_model_rarely_right():
@@ -314,7 +315,8 @@ def test_seq2seq_forward_and_greedy_decode_shapes():
     torch.manual_seed(0)
     model = seq2seq.Seq2Seq(config)
     data = seq2seq.make_reversal_set(4, lengths=(3, 6), vocab_size=9, seed=0)
-    logits, loss, maps = model(data["src"], data["src_mask"], data["tgt_in"], data["labels"], need_weights=True)
+    out = model(data["src"], data["src_mask"], data["tgt_in"], data["labels"], output_attentions=True)
+    logits, loss, maps = out.logits, out.loss, out.cross_attentions
     assert logits.shape == (4, 7, 9) and loss > 0 and maps[0].shape == (4, 2, 7, 6)
     assert torch.allclose(maps[0].sum(-1), torch.ones(4, 2, 7))
     assert (maps[0] * (data["src_mask"] == 0)[:, None, None, :]).sum() == 0  # padding gets no attention
@@ -338,7 +340,8 @@ def test_patchify_cuts_squares_in_reading_order():
 def test_tiny_vit_shapes_and_cls_attention():
     torch.manual_seed(0)
     model = vit.TinyViT(vit.ViTConfig(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32)).eval()
-    logits, maps = model(torch.rand(3, 8, 8), need_weights=True)
+    out = model(torch.rand(3, 8, 8), output_attentions=True)
+    logits, maps = out.logits, out.attentions
     assert logits.shape == (3, 10) and maps[0].shape == (3, 2, 17, 17)
     with pytest.raises(ValueError, match=r"images has shape \(3, 7, 7\): expected \(batch, 8, 8\)"):
         model(torch.rand(3, 7, 7))

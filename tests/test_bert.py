@@ -56,7 +56,7 @@ def test_small_random_hf_bert_round_trip(tmp_path):
     am = torch.ones_like(ids)
     am[0, 8:] = 0
     with torch.no_grad():
-        logits, _, _ = ours(ids, am)
+        logits = ours(ids, am).logits
         ref = hf(input_ids=ids, attention_mask=am).logits
     real = am.bool()
     torch.testing.assert_close(logits[real], ref[real], atol=1e-5, rtol=1e-5)
@@ -99,7 +99,8 @@ def test_mlm_loss_only_on_labelled_positions():
     ids = torch.randint(5, 60, (2, 10))
     labels = torch.full_like(ids, -100)
     labels[0, 3] = ids[0, 3]
-    logits, loss, _ = model(ids, labels=labels)
+    out = model(ids, labels=labels)
+    logits, loss = out.logits, out.loss
     expected = torch.nn.functional.cross_entropy(logits[0, 3:4], ids[0, 3:4])
     torch.testing.assert_close(loss, expected)
 

@@ -13,6 +13,7 @@ from fmteach.challenges import BERT_BASE_PRETRAINING, training_flops
 from fmteach.leakage import extraction_rate, line_completion_windows, nested_blocks
 from fmteach.lm_data import CharTokenizer
 from fmteach.model import GPTConfig, MiniGPT
+from fmteach.outputs import ModelOutput
 from fmteach.viz import plot_occupation_scores
 from fmteach.wordpiece import train_wordpiece_tokenizer
 
@@ -59,7 +60,7 @@ def test_extraction_rate_counts_exact_greedy_completions():
         def forward(self, idx):
             logits = torch.full((*idx.shape, tokenizer.vocab_size), -10.0)
             logits.scatter_(-1, idx.roll(2, dims=1)[..., None], 10.0)   # position t -> token t-2 = next one's t-3
-            return logits, None
+            return ModelOutput(logits)
 
         def _check_idx(self, idx, name="idx"):
             pass

@@ -76,8 +76,8 @@ def test_logits_match_huggingface_gpt2():
     idx = torch.randint(50, (3, 16), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = gpt2(idx).logits
-        assert_close(ours(idx)[0], expected, atol=1e-5, rtol=0)
-        assert_close(ours(idx, return_attention=True)[0], expected, atol=1e-5, rtol=0)
+        assert_close(ours(idx).logits, expected, atol=1e-5, rtol=0)
+        assert_close(ours(idx, output_attentions=True).logits, expected, atol=1e-5, rtol=0)
     assert ours.config.n_layer == 2 and ours.lm_head.weight is ours.transformer.wte.weight
 
 
@@ -89,14 +89,14 @@ def test_from_gpt2_rejects_a_different_activation():
         MiniGPT.from_gpt2(transformers.GPT2LMHeadModel(config))
 
 
-@pytest.mark.parametrize("return_attention", [False, True], ids=["fast", "teaching"])
-def test_causal_mask_leaks_nothing(model, idx, return_attention):
+@pytest.mark.parametrize("output_attentions", [False, True], ids=["fast", "teaching"])
+def test_causal_mask_leaks_nothing(model, idx, output_attentions):
     with torch.no_grad():
-        before = model(idx, return_attention=return_attention)[0]
+        before = model(idx, output_attentions=output_attentions).logits
         for t in (0, 5, TINY.block_size - 2):
             changed = idx.clone()
             changed[:, t + 1] = (changed[:, t + 1] + 1) % TINY.vocab_size
-            after = model(changed, return_attention=return_attention)[0]
+            after = model(changed, output_attentions=output_attentions).logits
             assert_close(after[:, : t + 1], before[:, : t + 1], atol=0, rtol=0)  # the past is untouched
             assert not torch.allclose(after[:, t + 1], before[:, t + 1])  # the changed token itself matters
 
@@ -104,8 +104,11 @@ def test_causal_mask_leaks_nothing(model, idx, return_attention):
 def test_fast_path_equals_teaching_path(model, idx):
     targets = torch.roll(idx, -1, dims=1)
     with torch.no_grad():
-        fast_logits, fast_loss = model(idx, targets)
-        slow_logits, slow_loss, maps = model(idx, targets, return_attention=True)
+        fast = model(idx, targets)
+        slow = model(idx, targets, output_attentions=True)
+    fast_logits, fast_loss = fast.logits, fast.loss
+    slow_logits, slow_loss, maps = slow.logits, slow.loss, torch.stack(slow.attentions)
+    assert fast.attentions is None and len(slow.attentions) == TINY.n_layer
     assert_close(fast_logits, slow_logits, atol=1e-6, rtol=1e-5)
     assert_close(fast_loss, slow_loss)
     assert maps.shape == (TINY.n_layer, 3, TINY.n_head, 16, 16)
@@ -117,7 +120,8 @@ def test_fast_path_equals_teaching_path(model, idx):
 def test_loss_is_cross_entropy_and_ignores_minus_100(model, idx):
     targets = torch.roll(idx, -1, dims=1)
     targets[:, -1] = -100  # the last position has no next token
-    logits, loss = model(idx, targets)
+    out = model(idx, targets)
+    logits, loss = out.logits, out.loss
     expected = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 50), targets[:, :-1].reshape(-1))
     assert_close(loss, expected)
     loss.backward()
@@ -125,7 +129,7 @@ def test_loss_is_cross_entropy_and_ignores_minus_100(model, idx):
 
 
 def test_untrained_loss_is_about_log_vocab(model, idx):
-    loss = model(idx, torch.roll(idx, -1, dims=1))[1]
+    loss = model(idx, torch.roll(idx, -1, dims=1)).loss
     assert abs(loss.item() - torch.log(torch.tensor(50.0)).item()) < 0.1  # small init: near-uniform predictions
 
 
@@ -141,7 +145,7 @@ def test_generate_is_seeded_and_respects_top_k(model):
     out = sample(top_k=3, temperature=2.0)  # a high temperature would pick outside the top 3 if allowed
     with torch.no_grad():
         for t in range(1, out.shape[1]):
-            allowed = model(out[:, max(0, t - TINY.block_size) : t])[0][:, -1].topk(3).indices  # (B, 3)
+            allowed = model(out[:, max(0, t - TINY.block_size) : t]).logits[:, -1].topk(3).indices  # (B, 3)
             assert (allowed == out[:, t : t + 1]).any(dim=1).all(), f"token {t} is outside the top 3"
 
 

@@ -67,7 +67,7 @@ def test_the_checked_cpu_capability_really_changes_a_trained_number():
             "torch.manual_seed(0); m = MiniGPT(GPTConfig.smoke(82)); opt = torch.optim.AdamW(m.parameters(), 3e-3)\n"
             "g = torch.Generator().manual_seed(0)\n"
             "for _ in range(30):\n"
-            "    x = torch.randint(82, (16, 64), generator=g); m(x[:, :-1], x[:, 1:])[1].backward(); opt.step(); opt.zero_grad()\n"
+            "    x = torch.randint(82, (16, 64), generator=g); m(x[:, :-1], x[:, 1:]).loss.backward(); opt.step(); opt.zero_grad()\n"
             "print(torch.backends.cpu.get_cpu_capability(), repr(float(sum(p.detach().double().sum() for p in m.parameters()))))\n")
     results = {}
     for name, value in (("native", None), ("checked", level)):

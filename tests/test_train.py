@@ -98,6 +98,20 @@ def test_nan_loss_names_the_step():
         train(tiny_gpt(), tiny_batches, tiny_config(), loss_fn=loss_fn, progress=False)
 
 
+def test_the_default_loss_reads_out_loss_of_ours_and_hugging_faces_models():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    x, y = tiny_batches("train", 2, torch.Generator().manual_seed(0))
+    ours = tiny_gpt().eval()
+    torch.testing.assert_close(model_loss(ours, (x, y)), ours(x, y).loss)
+    theirs = GPT2LMHeadModel(GPT2Config(vocab_size=ours.config.vocab_size, n_positions=32, n_embd=16, n_layer=1,
+                                        n_head=2, bos_token_id=0, eos_token_id=0)).eval()
+    batch = {"input_ids": x, "labels": x}
+    torch.testing.assert_close(model_loss(theirs, batch), theirs(**batch).loss)
+    with pytest.raises(ValueError, match="the model returned no loss: put the targets in the batch"):
+        model_loss(ours, (x,))
+
+
 def test_any_model_and_batch_format():
     """Model-agnostic: a dict batch, a loss_fn, a model that is not a GPT."""
     torch.manual_seed(0)

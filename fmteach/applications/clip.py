@@ -154,7 +154,7 @@ class TinyCLIP(nn.Module):
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """``(B, 8, 8)`` -> ``(B, E)``, not normalised."""
-        return self.vision(images)[0]
+        return self.vision(images).logits
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """``(N, L)`` token ids and mask -> ``(N, E)``, not normalised: the [CLS] vector, projected."""

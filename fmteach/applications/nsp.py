@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .._checks import check_positive
+from ..outputs import ModelOutput
 from ..profile import DEFAULT_SEED
 
 __all__ = ["NSP_LABELS", "NEGATIVE_KINDS", "split_sentences", "documents_from", "make_nsp_pairs", "encode_pairs",
@@ -106,7 +107,7 @@ class MeanPooledPairClassifier(nn.Module):
     """A pair classifier that reads what a sentence-embedding model such as MiniLM was trained to
     give: the mean of the last hidden states over the real tokens of ``[CLS] A [SEP] B [SEP]``, then
     dropout and one ``Linear(hidden, num_labels)`` -- where ``MiniBertForSequenceClassification``
-    reads the pooled ``[CLS]``. ``forward`` returns ``(logits,)`` like the other heads."""
+    reads the pooled ``[CLS]``. ``forward`` returns a :class:`~fmteach.outputs.ModelOutput` like the other heads."""
 
     def __init__(self, encoder: nn.Module, num_labels: int = 2, *, dropout: float = 0.1):
         super().__init__()
@@ -117,13 +118,13 @@ class MeanPooledPairClassifier(nn.Module):
         nn.init.normal_(self.classifier.weight, std=0.02)  # BERT's initialisation of a new head
         nn.init.zeros_(self.classifier.bias)
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None) -> tuple[torch.Tensor]:
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None) -> ModelOutput:
         from ..fewshot import mean_pool  # lazy, as in _sentence_vectors
 
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state  # (B, T, H)
-        return (self.classifier(self.dropout(mean_pool(hidden, attention_mask))),)
+        return ModelOutput(self.classifier(self.dropout(mean_pool(hidden, attention_mask))))
 
 
 @torch.no_grad()
@@ -137,7 +138,7 @@ def classifier_accuracy(model, tensors: dict[str, torch.Tensor], *, batch_size: 
         part = {k: v[start:start + batch_size] for k, v in tensors.items()}
         segments = torch.zeros_like(part["token_type_ids"]) if zero_segments else part["token_type_ids"]
         out = model(input_ids=part["input_ids"], attention_mask=part["attention_mask"], token_type_ids=segments)
-        logits = out[0] if isinstance(out, tuple) else out.logits
+        logits = out.logits
         correct += int((logits.argmax(-1) == part["labels"]).sum())
     return correct / len(tensors["labels"])
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from .._checks import check_positive
 from ..bert import BertConfig, MiniBertModel
+from ..outputs import QuestionAnsweringOutput
 from ..profile import DEFAULT_SEED
 
 __all__ = ["SpanVocab", "MiniBertForQuestionAnswering", "best_span", "context_windows", "make_span_context",
@@ -60,8 +61,8 @@ class MiniBertForQuestionAnswering(nn.Module):
         nn.init.zeros_(self.qa_outputs.bias)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, start_positions=None, end_positions=None):
-        """-> ``(start_logits (B, T), end_logits (B, T), loss or None)``; the loss is the mean of
-        the start and end cross-entropies, as Hugging Face's."""
+        """-> :class:`~fmteach.outputs.QuestionAnsweringOutput`: ``start_logits`` and ``end_logits`` ``(B, T)``,
+        and with both positions ``loss``, the mean of the start and end cross-entropies, as Hugging Face's."""
         hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state  # (B, T, H)
         start_logits, end_logits = self.qa_outputs(hidden).unbind(-1)  # 2 x (B, T)
         if attention_mask is not None:  # padding can never be an answer
@@ -70,7 +71,7 @@ class MiniBertForQuestionAnswering(nn.Module):
         loss = None
         if start_positions is not None and end_positions is not None:
             loss = (F.cross_entropy(start_logits, start_positions) + F.cross_entropy(end_logits, end_positions)) / 2
-        return start_logits, end_logits, loss
+        return QuestionAnsweringOutput(start_logits, end_logits, loss)
 
 
 def best_span(start_logits: torch.Tensor, end_logits: torch.Tensor, *, max_answer_len: int,
@@ -160,7 +161,8 @@ def make_qa_set(vocab: SpanVocab, n: int, *, lengths=(8, 32), window: int | None
 def span_exact_match(model, tensors: dict[str, torch.Tensor], *, max_answer_len: int = 4) -> float:
     """Share of examples whose best span (over the whole input, [CLS] = no answer) is exactly right."""
     model.eval()
-    starts, ends, _ = model(tensors["input_ids"], tensors["attention_mask"], tensors["token_type_ids"])
+    out = model(tensors["input_ids"], tensors["attention_mask"], tensors["token_type_ids"])
+    starts, ends = out.start_logits, out.end_logits
     right = 0
     for i in range(len(starts)):
         s, e, _ = best_span(starts[i], ends[i], max_answer_len=max_answer_len)
@@ -177,7 +179,8 @@ def answer_long_context(model, question: tuple[int, int], context: list[int], *,
     best, best_score = None, float("-inf")
     for lo, hi in context_windows(len(context), window, stride):
         ids, types, _, _, offset = qa_input(question, context, (0, 0), (lo, hi))
-        starts, ends, _ = model(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long), torch.tensor([types]))
+        out = model(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long), torch.tensor([types]))
+        starts, ends = out.start_logits, out.end_logits
         allowed = torch.tensor(types, dtype=torch.bool)
         allowed[-1] = False  # the final [SEP]
         s, e, score = best_span(starts[0], ends[0], max_answer_len=max_answer_len, allowed=allowed)

@@ -21,6 +21,7 @@ from .._checks import check_positive
 from ..attention import attend
 from ..bert import BertConfig, MiniBertModel
 from ..masks import IGNORE_INDEX, padding_mask
+from ..outputs import Seq2SeqOutput
 from ..profile import DEFAULT_SEED
 
 __all__ = ["Seq2SeqConfig", "MultiHeadCrossAttention", "DecoderLayer", "Seq2Seq", "REVERSAL_SPECIALS",
@@ -124,22 +125,24 @@ class Seq2Seq(nn.Module):
     def encode(self, src, src_mask):
         return self.encoder(src, src_mask).last_hidden_state  # (B, S, D)
 
-    def decode(self, tgt_in, memory, src_mask, need_weights=False):
-        """-> ``(logits (B, L, V), per layer cross-attention weights)``."""
+    def decode(self, tgt_in, memory, src_mask, output_attentions=False) -> Seq2SeqOutput:
+        """-> ``logits`` ``(B, L, V)`` and, if asked, each layer's ``cross_attentions`` ``(B, nh, L, S)``."""
         if tgt_in.shape[1] > self.config.max_len:
             raise ValueError(f"tgt_in has {tgt_in.shape[1]} positions but max_len={self.config.max_len}")
         x = self.embed(tgt_in) + self.positions(torch.arange(tgt_in.shape[1], device=tgt_in.device))
         maps = []
         for layer in self.layers:
-            x, weights = layer(x, memory, src_mask, need_weights)
+            x, weights = layer(x, memory, src_mask, output_attentions)
             maps.append(weights)
-        return self.lm_head(self.ln_f(x)), maps
+        return Seq2SeqOutput(self.lm_head(self.ln_f(x)), cross_attentions=tuple(maps) if output_attentions else None)
 
-    def forward(self, src, src_mask, tgt_in, labels=None, need_weights=False):
-        """Teacher forcing: ``src`` ``(B, S)``, ``tgt_in`` ``(B, L)`` -> ``(logits, loss or None, maps)``."""
-        logits, maps = self.decode(tgt_in, self.encode(src, src_mask), src_mask, need_weights)
-        loss = None if labels is None else F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX)
-        return logits, loss, maps
+    def forward(self, src, src_mask, tgt_in, labels=None, *, output_attentions=False) -> Seq2SeqOutput:
+        """Teacher forcing: ``src`` ``(B, S)``, ``tgt_in`` ``(B, L)`` -> ``logits`` ``(B, L, V)``, ``loss`` when
+        ``labels`` are given, and with ``output_attentions=True`` each decoder layer's ``cross_attentions``."""
+        out = self.decode(tgt_in, self.encode(src, src_mask), src_mask, output_attentions)
+        if labels is not None:
+            out.loss = F.cross_entropy(out.logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX)
+        return out
 
 
 REVERSAL_SPECIALS = {"pad": 0, "bos": 1, "eos": 2}  # symbols are 3 .. vocab_size - 1
@@ -171,7 +174,7 @@ def greedy_decode(model: Seq2Seq, src, src_mask, *, max_new: int | None = None) 
     out = torch.full((src.shape[0], 1), REVERSAL_SPECIALS["bos"], dtype=torch.long, device=src.device)
     done = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
     for _ in range(max_new):
-        next_token = model.decode(out, memory, src_mask)[0][:, -1].argmax(-1)
+        next_token = model.decode(out, memory, src_mask).logits[:, -1].argmax(-1)
         next_token = next_token.masked_fill(done, REVERSAL_SPECIALS["pad"])
         done |= next_token == REVERSAL_SPECIALS["eos"]
         out = torch.cat([out, next_token[:, None]], dim=1)

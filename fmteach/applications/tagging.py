@@ -22,6 +22,7 @@ from ..assets import MissingAssetError
 from ..bert import BertConfig, MiniBertModel
 from ..bert_loading import load_hf_bert_state_dict
 from ..masks import IGNORE_INDEX
+from ..outputs import ModelOutput
 from ..profile import DEFAULT_SEED, seeded
 from .nsp import split_sentences
 
@@ -102,13 +103,14 @@ class MiniBertForTokenClassification(nn.Module):
         nn.init.zeros_(self.classifier.bias)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
-        """-> ``(logits (B, T, num_labels), loss or None, encoder output)``; labels -100 are ignored."""
+        """-> :class:`~fmteach.outputs.ModelOutput`: ``logits`` ``(B, T, num_labels)``, ``loss`` when ``labels``
+        are given (-100 = ignored), the encoder's ``hidden_states``."""
         out = self.bert(input_ids, attention_mask, token_type_ids)
         logits = self.classifier(self.dropout(out.last_hidden_state))  # (B, T, C)
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX)
-        return logits, loss, out
+        return ModelOutput(logits, loss, out.hidden_states)
 
 
 def load_task_model(model_class, path: str, *, num_labels: int, seed: int = DEFAULT_SEED,
@@ -140,7 +142,7 @@ def predict_word_labels(model, tensors: dict[str, torch.Tensor], *, batch_size: 
     gold, predicted = [], []
     for start in range(0, len(tensors["labels"]), batch_size):
         part = {k: v[start:start + batch_size] for k, v in tensors.items()}
-        logits = model(part["input_ids"], part["attention_mask"], part["token_type_ids"])[0]
+        logits = model(part["input_ids"], part["attention_mask"], part["token_type_ids"]).logits
         keep = part["labels"] != IGNORE_INDEX
         gold.append(part["labels"][keep])
         predicted.append(logits.argmax(-1)[keep])

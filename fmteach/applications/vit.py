@@ -18,6 +18,7 @@ import torch.nn as nn
 
 from .._checks import check_positive
 from ..bert import BertConfig, BertLayer
+from ..outputs import ModelOutput
 from ..profile import DEFAULT_SEED
 
 __all__ = ["ViTConfig", "patchify", "TinyViT", "load_digits_split", "logistic_baseline"]
@@ -77,8 +78,8 @@ class TinyViT(nn.Module):
         self.layers = nn.ModuleList(BertLayer(config.encoder_config()) for _ in range(config.num_layers))
         self.head = nn.Linear(D, config.num_classes)
 
-    def forward(self, images: torch.Tensor, need_weights: bool = False):
-        """-> ``(logits (B, classes), per layer weights (B, nh, n + 1, n + 1) or None)``."""
+    def forward(self, images: torch.Tensor, *, output_attentions: bool = False) -> ModelOutput:
+        """-> ``logits`` ``(B, classes)`` and, if asked, each layer's ``attentions`` ``(B, nh, n + 1, n + 1)``."""
         size = self.config.image_size
         if images.dim() != 3 or images.shape[1:] != (size, size):
             raise ValueError(f"images has shape {tuple(images.shape)}: expected (batch, {size}, {size})")
@@ -86,9 +87,9 @@ class TinyViT(nn.Module):
         x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], dim=1) + self.position_embeddings  # (B, n + 1, D)
         maps = []
         for layer in self.layers:
-            x, weights = layer(x, None, need_weights)
+            x, weights = layer(x, None, output_attentions)
             maps.append(weights)
-        return self.head(x[:, 0]), maps
+        return ModelOutput(self.head(x[:, 0]), attentions=tuple(maps) if output_attentions else None)
 
 
 def load_digits_split(test_fraction: float = 0.25, seed: int = DEFAULT_SEED):

@@ -179,5 +179,5 @@ def fixed_slice_loss(model: MiniGPT, ids: torch.Tensor, n_windows: int = 64) -> 
     windows = torch.stack([ids[s: s + block + 1] for s in starts.tolist()])  # (n_windows, block + 1)
     device = next(model.parameters()).device
     with eval_mode(model):
-        _, loss = model(windows[:, :-1].to(device), windows[:, 1:].to(device))
+        loss = model(windows[:, :-1].to(device), windows[:, 1:].to(device)).loss
     return loss.item()

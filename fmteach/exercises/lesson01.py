@@ -17,8 +17,8 @@ __all__ = ["check_attention", "check_fully_masked_attention"]
 def check_attention(attention: Callable) -> None:
     """Exercise 01.1: ``attention(q (..., L, d_k), k (..., S, d_k), v (..., S, d_v), mask)`` -> output
     (..., L, d_v), with a bool mask (True = may attend), without a ready-made attention function."""
-    hint = ("scores compare every query with every key; a blocked score must end up with weight 0 "
-            "after the softmax (which value has exp() = 0?)")
+    hint = ("scores compare every query with every key; print the weight your function gives a blocked key: "
+            "what must that weight be, and what would the score have to be for the softmax to give it?")
     with _exercise("attention with a mask", hint):
         gen = torch.Generator().manual_seed(1)
         q = torch.randn(2, 3, 4, 8, generator=gen, dtype=torch.float64)   # L = 4 queries, d_k = 8

@@ -201,10 +201,8 @@ def _cloze_prompts(tokenizer, texts: Sequence[str], template: str, budget: int) 
 
 def _mask_log_probs(mlm, tokenizer, prompts: list[str], word_ids: list[list[int]], device) -> torch.Tensor:
     """``(B, C)``: log of the mean probability of each label's words at each prompt's one mask."""
-    from ..bert import logits_of
-
     enc = tokenizer(prompts, padding=True, return_tensors="pt")
-    logits = logits_of(mlm(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)))
+    logits = mlm(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)).logits
     is_mask = enc["input_ids"].to(device) == tokenizer.mask_token_id
     if (is_mask.sum(1) != 1).any():
         raise ValueError("each prompt must hold exactly one mask token")

@@ -32,7 +32,6 @@ The names lessons use are re-exported here: ``from fmteach.finetune import ...``
 """
 
 from ..assets import pretrained_bert  # noqa: F401  (was a module attribute; tests and notebooks use it)
-from ..bert import logits_of  # one helper for our models' tuples and HF outputs
 from .cli import main
 from .data import EncodedSplit, encode, label_maps, length_sorted_batches, subset
 from .evaluate import evaluate_model, most_confident_mistakes, padding_speed, predict_proba
@@ -62,7 +61,6 @@ __all__ = [
     "padding_speed",
     "most_confident_mistakes",
     "classifier_from_mlm",
-    "logits_of",
     "copy_model",
     "main",
 ]

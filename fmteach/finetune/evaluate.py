@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from .._checks import check_positive, is_int
 from .._io import eval_mode
 from ..assets import TextSplit
-from ..bert import logits_of
 from ..profile import DEFAULT_SEED
 from .data import EncodedSplit, check_texts, encode, length_sorted_batches
 from .inputs import model_inputs, num_labels_of
@@ -36,7 +35,7 @@ def evaluate_model(model, data: EncodedSplit, collator, *, batch_size: int = 128
     with eval_mode(model):
         for batch in loader:
             y = batch["labels"].to(device)
-            logits = logits_of(model(**model_inputs(batch, device))).float()
+            logits = model(**model_inputs(batch, device)).logits.float()
             loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
             probs.append(logits.softmax(-1).cpu())
             labels.append(y.cpu())
@@ -57,7 +56,7 @@ def predict_proba(model, tokenizer, texts: Sequence[str], *, max_length: int = 1
         for idx in length_sorted_batches(texts, batch_size):
             enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
                             return_tensors="pt")
-            probs = logits_of(model(**model_inputs(enc, device))).float().softmax(-1).cpu()
+            probs = model(**model_inputs(enc, device)).logits.float().softmax(-1).cpu()
             for j, i in enumerate(idx):
                 out[i] = probs[j]
     return torch.stack(out)
@@ -69,7 +68,7 @@ def _time_batches(model, batches, device) -> float:
         torch.cuda.synchronize()
     t0 = time.perf_counter()
     for b in batches:
-        logits_of(model(**model_inputs(b, device))).float().logsumexp(-1).mean().backward()
+        model(**model_inputs(b, device)).logits.float().logsumexp(-1).mean().backward()
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - t0

@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 
 from .._checks import check_positive
-from ..bert import logits_of
 from ..optim import decay_parameter_groups, linear_warmup_decay
 from ..profile import autocast_dtype, get_device, seeded
 from ..progress import progress_bar
@@ -95,7 +94,7 @@ def _step(model, batch, opt: _Optimization, device) -> float:
     """One optimizer step on one batch; returns the batch's loss."""
     labels = batch["labels"].to(device)
     with opt.autocast:
-        loss = F.cross_entropy(logits_of(model(**model_inputs(batch, device))).float(), labels)
+        loss = F.cross_entropy(model(**model_inputs(batch, device)).logits.float(), labels)
     opt.scaler.scale(loss).backward()
     opt.scaler.unscale_(opt.optimizer)  # clip the true gradients, not the scaled ones
     torch.nn.utils.clip_grad_norm_(model.parameters(), opt.max_grad_norm)
