@@ -10,11 +10,15 @@ error and the share of test probabilities outside 0.3-0.7.
 Part ``baselines``, on the same training reviews and the same test reviews: always the majority class;
 TF-IDF + logistic regression (lesson 09's ``text_classifier``); a linear probe on MiniLM's frozen
 mean-pooled embeddings (logistic regression); zero-shot, by cosine to the label descriptions of lesson 08.
+Part ``readout`` reads the fine-tuned model of part ``finetune`` the way lesson 07's later sections read the
+live one: its reliability diagram on the test reviews, temperature scaling fitted on the validation reviews
+(expected calibration error before and after), the most confident mistakes, and the last layer's attention
+from ``[CLS]`` (mean of the heads) on the lesson's example review, before and after fine-tuning.
 Part ``heads``: why the smoke run barely moves. The smoke recipe (640 reviews, one epoch of batch 16) from
 MiniLM with Hugging Face's pooled-``[CLS]`` head and with a head on the mean of the last hidden states
 (the vector MiniLM was trained to produce), seeds 0-2, each scored on every test review.
 
-It takes about 15 minutes on two CPU cores. The file records how, where and when it was measured.
+It takes about 20 minutes on two CPU cores. The file records how, where and when it was measured.
 """
 
 from __future__ import annotations
@@ -31,54 +35,80 @@ from _provenance import provenance  # benchmarks/_provenance.py, beside this scr
 
 
 def _mean_pooled_classifier(seed: int, label_names):
-    """MiniLM's encoder + a linear head on the mean of its last hidden states (Hugging Face outputs)."""
+    """MiniLM's encoder + lesson 10's head on the mean of its last hidden states, the head drawn from ``seed``."""
     import torch
     from transformers import AutoModel
-    from transformers.modeling_outputs import SequenceClassifierOutput
 
+    from fmteach.applications.nsp import MeanPooledPairClassifier
     from fmteach.assets import pretrained_bert
-    from fmteach.fewshot import mean_pool
 
-    class MeanPooledForSequenceClassification(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.bert = AutoModel.from_pretrained(pretrained_bert("minilm"))
-            self.config = self.bert.config
-            self.config.num_labels = len(label_names)
-            self.dropout = torch.nn.Dropout(self.config.hidden_dropout_prob)
-            with torch.random.fork_rng():
-                torch.manual_seed(seed)
-                self.classifier = torch.nn.Linear(self.config.hidden_size, len(label_names))
-                torch.nn.init.normal_(self.classifier.weight, std=self.config.initializer_range)
-                torch.nn.init.zeros_(self.classifier.bias)
-
-        def forward(self, input_ids, attention_mask, token_type_ids=None, labels=None):
-            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                               token_type_ids=token_type_ids).last_hidden_state
-            logits = self.classifier(self.dropout(mean_pool(hidden, attention_mask)))
-            loss = None if labels is None else torch.nn.functional.cross_entropy(logits, labels)
-            return SequenceClassifierOutput(loss=loss, logits=logits)
-
-    return MeanPooledForSequenceClassification()
+    encoder = AutoModel.from_pretrained(pretrained_bert("minilm"))
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return MeanPooledPairClassifier(encoder, len(label_names), dropout=encoder.config.hidden_dropout_prob)
 
 
-def _scores(test_labels, probabilities, loss=None) -> dict:
+REVIEW = "the acting is superb , but the story is a tedious , predictable mess ."  # lesson 07, section 9
+
+
+def _temperature(val_probabilities, val_labels) -> float:
+    """Temperature scaling (Guo et al. 2017): the T that minimises validation NLL, on a log grid 0.1..10."""
     import numpy as np
 
-    from fmteach.finetune import classification_metrics
+    log_p = np.log(np.clip(np.asarray(val_probabilities, dtype=np.float64), 1e-12, None))  # logits up to a shift
+    labels = np.asarray(val_labels)
+
+    def nll(t):
+        z = log_p / t
+        z = z - z.max(1, keepdims=True)
+        return float(-(z[np.arange(len(labels)), labels] - np.log(np.exp(z).sum(1))).mean())
+
+    return float(min(np.logspace(-1, 1, 401), key=nll))
+
+
+def _cls_attention(model, tokenizer) -> tuple[list, list]:
+    """Tokens of REVIEW and the last layer's attention from [CLS], mean of the heads (eager attention)."""
+    import torch
+
+    model = model.float().to("cpu").eval()
+    model.set_attn_implementation("eager")
+    enc = tokenizer(REVIEW, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**enc, output_attentions=True)
+    row = out.attentions[-1][0].mean(0)[0]
+    return tokenizer.convert_ids_to_tokens(enc["input_ids"][0]), [round(float(a), 4) for a in row]
+
+
+def readout(recipe, data, tokenizer, model, test_probabilities, val_probabilities, val_labels) -> dict:
+    import numpy as np
+    import torch
+
+    from fmteach.finetune import load_for_classification, most_confident_mistakes
     from fmteach.thresholds import reliability
 
-    p = np.asarray(probabilities)[:, 1]
-    row = classification_metrics(test_labels, (p >= 0.5).astype(int), num_labels=2)
-    row = {k: round(float(v), 4) for k, v in row.items()}
-    row["outside_0.3_0.7"] = round(float(np.mean(np.abs(p - 0.5) >= 0.2)), 4)
-    row["ece"] = round(float(reliability(p, test_labels, n_bins=10).ece), 4)
-    if loss is not None:
-        row["test_loss"] = round(float(loss), 4)
-    return row
+    p = np.asarray(test_probabilities)
+    r = reliability(p[:, 1], data.test.labels, n_bins=10)
+    t = _temperature(val_probabilities, val_labels)
+    scaled = torch.tensor(np.log(np.clip(p, 1e-12, None)) / t).softmax(-1).numpy()
+    tokens, after = _cls_attention(model, tokenizer)
+    _, pretrained = load_for_classification(recipe.model, data.label_names, seed=recipe.seed)
+    _, before = _cls_attention(pretrained, tokenizer)
+    enc = tokenizer(REVIEW, return_tensors="pt")
+    with torch.no_grad():
+        review_p = model(**enc).logits.softmax(-1)[0]
+    return {"reliability": {"mean_predicted": [round(float(v), 4) for v in r.mean_predicted],
+                            "fraction_positive": [round(float(v), 4) for v in r.fraction_positive],
+                            "counts": [int(c) for c in r.counts], "ece": round(r.ece, 4)},
+            "temperature": {"T": round(t, 4), "fitted_on": f"{len(val_labels):,} validation reviews",
+                            "ece_after": round(reliability(scaled[:, 1], data.test.labels, n_bins=10).ece, 4)},
+            "mistakes": most_confident_mistakes(data.test.texts, data.test.labels, torch.tensor(p),
+                                                data.label_names, k=6),
+            "review": {"text": REVIEW, "tokens": tokens, "cls_attention_pretrained": before,
+                       "cls_attention_finetuned": after,
+                       "probabilities": dict(zip(data.label_names, [round(float(v), 4) for v in review_p]))}}
 
 
-def finetune(recipe, data, tokenizer_and_model=None) -> dict:
+def finetune(recipe, data, tokenizer_and_model=None, *, read_out=False) -> dict:
     from transformers import DataCollatorWithPadding
 
     from fmteach.finetune import encode, evaluate_model, finetune_loop, load_for_classification, subset
@@ -93,6 +123,10 @@ def finetune(recipe, data, tokenizer_and_model=None) -> dict:
     row = _scores(data.test.labels, test["probabilities"].numpy(), test["loss"])
     row.update(best_epoch=loop.best_epoch, train_seconds=round(time.perf_counter() - started, 1),
                history=[{k: round(float(v), 4) for k, v in r.items()} for r in loop.history])
+    if read_out:
+        val = enc(data.validation, recipe.n_eval)
+        val_p = evaluate_model(model, val, collator)["probabilities"].numpy()
+        row["readout"] = readout(recipe, data, tokenizer, model, test["probabilities"].numpy(), val_p, val.labels)
     return row
 
 
@@ -157,7 +191,7 @@ def main(argv=None) -> int:
     recipe = FinetuneRecipe.from_profile(args.profile)
     data = load_text_classification(recipe.dataset)
     record = {"dataset": recipe.dataset, "n_test": len(data.test.labels), "recipe": repr(recipe)}
-    record["finetune"] = finetune(recipe, data)
+    record["finetune"] = finetune(recipe, data, read_out=True)
     print(f"fine-tuned MiniLM: {record['finetune']['accuracy']:.3f}", flush=True)
     record["baselines"] = baselines(recipe, data)
     for name, row in record["baselines"].items():
