@@ -48,6 +48,22 @@ def _mean_pooled_classifier(seed: int, label_names):
         return MeanPooledPairClassifier(encoder, len(label_names), dropout=encoder.config.hidden_dropout_prob)
 
 
+def _scores(test_labels, probabilities, loss=None) -> dict:
+    import numpy as np
+
+    from fmteach.finetune import classification_metrics
+    from fmteach.thresholds import reliability
+
+    p = np.asarray(probabilities)[:, 1]
+    row = classification_metrics(test_labels, (p >= 0.5).astype(int), num_labels=2)
+    row = {k: round(float(v), 4) for k, v in row.items()}
+    row["outside_0.3_0.7"] = round(float(np.mean(np.abs(p - 0.5) >= 0.2)), 4)
+    row["ece"] = round(float(reliability(p, test_labels, n_bins=10).ece), 4)
+    if loss is not None:
+        row["test_loss"] = round(float(loss), 4)
+    return row
+
+
 REVIEW = "the acting is superb , but the story is a tedious , predictable mess ."  # lesson 07, section 9
 
 

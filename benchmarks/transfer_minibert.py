@@ -53,7 +53,7 @@ def _one_run(start: str, seed: int, args, data, tokenizer, shipped) -> dict:
 
     from fmteach.bert import MiniBertForSequenceClassification
     from fmteach.finetune import FinetuneRecipe, classifier_from_mlm, encode, evaluate_model, finetune_loop, subset
-    from fmteach.profile import seeded
+    from fmteach.seeding import seeded
 
     recipe = FinetuneRecipe(model="course mini-BERT", n_train=args.n_train, n_eval=args.n_eval, max_length=64,
                             epochs=args.epochs, batch_size=32, learning_rate=args.learning_rate, seed=seed)

@@ -4,7 +4,8 @@ The package reads in layers; a module imports only from its own layer or those b
 (``tests/test_layers.py`` keeps it so, and a new module must be given a layer there):
 
 * **base** -- ``_io`` (atomic writes, checked ``torch_load``, ``eval_mode``, the offline switches),
-  ``_checks`` (argument checks), ``profile`` (run sizes, device, seeds: ``DEFAULT_SEED``, ``seeded``),
+  ``_checks`` (argument checks), ``profile`` (run sizes, device, precision), ``seeding`` (``DEFAULT_SEED``,
+  ``set_seed``, ``seeded``),
   ``progress``, ``optim``, ``thresholds``, ``notebook`` (a lesson's setup cell), ``outputs`` (what every
   model of ours returns: ``out.logits``, ``out.loss``, ``out.attentions``, as Hugging Face's do);
 * **core** -- what the lessons build: ``masks``, ``attention``, ``model`` (MiniGPT), ``bert`` /
@@ -18,14 +19,15 @@ The package reads in layers; a module imports only from its own layer or those b
   (``python -m fmteach.train_lm``, ``fmteach.pretrain_mlm``, ``fmteach.finetune``, ``fmteach.course_models``).
 
 Presets follow one idiom, ``X.from_profile(profile=None, **overrides)``; every ``seed=`` defaults to
-``profile.DEFAULT_SEED``; no library call reseeds the caller's random state unless its name says so
+``seeding.DEFAULT_SEED``; no library call reseeds the caller's random state unless its name says so
 (``set_seed``, ``setup_notebook``).
 """
 
 from .attention import scaled_dot_product_attention, stable_softmax
 from .masks import IGNORE_INDEX, causal_mask, combine_masks, mask_tokens_for_mlm, padding_mask
 from .notebook import setup_notebook
-from .profile import PROFILES, by_profile, get_device, get_profile, set_seed
+from .profile import PROFILES, by_profile, get_device, get_profile
+from .seeding import set_seed
 
 __version__ = "0.1.0"
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ._checks import check_positive, is_int
 from .leakage import _texts
-from .profile import DEFAULT_SEED
+from .seeding import DEFAULT_SEED
 
 __all__ = [
     "DEFAULT_OCCUPATIONS", "DEFAULT_TEMPLATES", "MALE_WORDS", "FEMALE_WORDS",

@@ -21,7 +21,7 @@ import torch
 from ._checks import check_positive, is_int
 from ._io import eval_mode
 from .assets import TextSplit
-from .profile import DEFAULT_SEED
+from .seeding import DEFAULT_SEED
 
 __all__ = [
     "normalize_text", "DuplicateReport", "find_duplicates", "naive_split", "nested_blocks",

@@ -22,7 +22,7 @@ from .assets import cache_dir, load_shakespeare
 from .distributed import build_once
 from .lm_data import DEFAULT_VAL_PLAYS
 from .masks import IGNORE_INDEX, mask_tokens_for_mlm
-from .profile import DEFAULT_SEED
+from .seeding import DEFAULT_SEED
 from .wordpiece import check_corpus, corpus_cache_key, pretraining_lines
 
 __all__ = ["MLMData", "mlm_metrics", "fill_mask", "INPUT_KINDS"]

@@ -8,7 +8,8 @@ import warnings
 import torch
 
 from ._checks import is_number
-from .profile import DEFAULT_SEED, PROFILES, describe_environment, get_device, get_profile, set_seed
+from .profile import PROFILES, describe_environment, get_device, get_profile
+from .seeding import DEFAULT_SEED, set_seed
 
 _LIBRARY_MODULES = (r"(transformers|torch|huggingface_hub|datasets|accelerate|sklearn|tokenizers|bertviz|matplotlib"
                     r"|ipywidgets|ipykernel|jupyter_client|traitlets|zmq|tqdm|safetensors)(\.|$)")

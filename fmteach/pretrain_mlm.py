@@ -23,7 +23,8 @@ import torch
 from ._io import CheckpointError, atomic_write, sha256_hex
 from .bert import BertConfig, MiniBertForMaskedLM
 from .mlm import MLMData, mlm_metrics
-from .profile import DEFAULT_SEED, PROFILES, by_profile, get_device, get_profile, seeded
+from .profile import PROFILES, by_profile, get_device, get_profile
+from .seeding import DEFAULT_SEED, seeded
 from .train import (
     HISTORY_NAME,
     TrainConfig,

@@ -1,4 +1,4 @@
-"""One switch for run sizes; the device, its training precision, and seeds.
+"""One switch for run sizes; the device and its training precision (seeds: :mod:`fmteach.seeding`).
 
 ``FMTEACH_PROFILE`` picks how big every lesson runs:
 
@@ -11,19 +11,12 @@ Unset, the profile follows the hardware: ``gpu`` when CUDA is available, else ``
 
 from __future__ import annotations
 
-import contextlib
 import os
-import random
-from collections.abc import Iterator
 
-import numpy as np
 import torch
-
-from ._checks import is_int
 
 PROFILES = ("smoke", "cpu", "gpu")
 PROFILE_ENV = "FMTEACH_PROFILE"
-DEFAULT_SEED = 0  # every ``seed=`` argument of the package defaults to this
 
 
 def get_profile() -> str:
@@ -72,41 +65,6 @@ def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
         return None
     # including_emulation=False: on a T4 torch would otherwise say yes and emulate bf16, slowly.
     return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
-
-
-def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and PyTorch (all devices) so that a run prints the same numbers twice."""
-    if not is_int(seed):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    seed = int(seed)  # a NumPy integer too: random.seed takes Python's int only
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)  # also seeds every CUDA device
-
-
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """``with seeded(seed):`` draws torch's random numbers (weights, dropout masks) from ``seed``
-    inside the block and gives back the caller's RNG state after it, on the CPU and every CUDA
-    device. Library functions seed this way, so a call never reseeds the caller's global RNG."""
-    if not is_int(seed):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else []):
-        torch.manual_seed(seed)
-        yield
-
-
-@contextlib.contextmanager
-def preserved_rng() -> Iterator[None]:
-    """Give back the caller's random state (torch on the CPU and every CUDA device, Python's ``random``,
-    NumPy's global RNG) when the block ends, whatever the block seeded or drew."""
-    py, npy = random.getstate(), np.random.get_state()
-    try:
-        with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else []):
-            yield
-    finally:
-        random.setstate(py)
-        np.random.set_state(npy)
 
 
 def describe_environment() -> str:

@@ -30,8 +30,9 @@ from ._checks import is_number
 from ._io import atomic_torch_save, atomic_write, flush_denormal, torch_load
 from .distributed import _rng_state, _set_rng_state, cleanup_distributed, setup_distributed
 from .optim import decay_parameter_groups
-from .profile import autocast_dtype, preserved_rng
+from .profile import autocast_dtype
 from .progress import progress_enabled
+from .seeding import preserved_rng
 from .train_config import TrainConfig, TrainResult
 
 __all__ = ["TrainConfig", "TrainResult", "train", "model_loss", "setup_distributed", "cleanup_distributed",

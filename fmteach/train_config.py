@@ -8,7 +8,8 @@ import math
 from dataclasses import dataclass, field, replace
 
 from ._checks import check_positive
-from .profile import DEFAULT_SEED, by_profile
+from .profile import by_profile
+from .seeding import DEFAULT_SEED
 
 __all__ = ["TrainConfig", "TrainResult"]
 

@@ -20,7 +20,8 @@ import torch
 from ._io import torch_load
 from .lm_data import CharTokenizer, load_shakespeare_chars
 from .model import GPTConfig, MiniGPT
-from .profile import DEFAULT_SEED, PROFILES, get_profile
+from .profile import PROFILES, get_profile
+from .seeding import DEFAULT_SEED
 from .train import (
     CHECKPOINT_NAME,
     HISTORY_NAME,

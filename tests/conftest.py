@@ -3,7 +3,7 @@
 
 import pytest
 
-from fmteach.profile import set_seed
+from fmteach.seeding import set_seed
 
 
 @pytest.fixture(autouse=True)

@@ -36,7 +36,7 @@ def test_importing_the_exercises_pulls_in_no_lesson_code():
             "print(' '.join(m for m in sys.modules if m.startswith(('fmteach', 'transformers', 'sklearn', 'matplotlib'))))")
     loaded = set(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split())
     assert loaded <= {"fmteach", "fmteach._checks", "fmteach.attention", "fmteach.masks", "fmteach.notebook",
-                      "fmteach.profile", "fmteach.exercises", "fmteach.exercises._checking",
+                      "fmteach.profile", "fmteach.seeding", "fmteach.exercises", "fmteach.exercises._checking",
                       *(f"fmteach.exercises.lesson{n:02d}" for n in range(1, 13))}, loaded
 
 

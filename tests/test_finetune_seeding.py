@@ -10,7 +10,7 @@ from transformers import AutoTokenizer, BertConfig as HFBertConfig, BertModel, D
 from fmteach import fewshot, finetune as ft
 from fmteach.assets import TextSplit, pretrained_bert
 from fmteach.bert import BertConfig, MiniBertForMaskedLM
-from fmteach.profile import seeded
+from fmteach.seeding import seeded
 from tests.tiny import NEG, POS, RECIPE, tiny_bert
 
 

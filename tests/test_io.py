@@ -23,7 +23,7 @@ from fmteach._io import (
     torch_load,
 )
 from fmteach.optim import decay_parameter_groups, linear_warmup_decay
-from fmteach.profile import preserved_rng, seeded
+from fmteach.seeding import preserved_rng, seeded
 
 
 def test_atomic_write_leaves_the_old_file_when_the_writer_fails(tmp_path):

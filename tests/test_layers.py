@@ -1,6 +1,6 @@
 """The package reads in layers: a module imports only from its own layer or the layers below it.
 
-    base      _io _checks profile progress optim thresholds notebook outputs   (no model, no data)
+    base      _io _checks profile seeding progress optim thresholds notebook outputs   (no model, no data)
     core      masks attention model bert bert_config bert_loading cache assets text_datasets lm_data wordpiece viz/ bertviz_offline
               train_config distributed                              (the pieces lessons build)
     training  train mlm mlm_probes pretrain_mlm                              (loops and objectives)
@@ -29,7 +29,7 @@ NAMES = ["base", "core", "training", "lessons", "top"]
 
 LAYERS = {
     "fmteach._io": BASE, "fmteach._checks": BASE, "fmteach.profile": BASE, "fmteach.progress": BASE, "fmteach.optim": BASE,
-    "fmteach.thresholds": BASE, "fmteach.notebook": BASE, "fmteach.outputs": BASE,
+    "fmteach.thresholds": BASE, "fmteach.notebook": BASE, "fmteach.outputs": BASE, "fmteach.seeding": BASE,
     "fmteach": CORE,  # the root re-exports attention, masks and the notebook setup: it must stay light
     "fmteach.masks": CORE, "fmteach.attention": CORE, "fmteach.model": CORE, "fmteach.bert": CORE, "fmteach.bert_config": CORE,
     "fmteach.bert_loading": CORE, "fmteach.cache": CORE, "fmteach.text_datasets": CORE, "fmteach.assets": CORE, "fmteach.lm_data": CORE, "fmteach.viz": CORE,

@@ -20,7 +20,7 @@ from fmteach.leakage import find_duplicates, line_completion_windows, naive_spli
 from fmteach.masks import mask_tokens_for_mlm
 from fmteach.mlm_probes import cloze_probes
 from fmteach.model import GPTConfig
-from fmteach.profile import seeded, set_seed
+from fmteach.seeding import seeded, set_seed
 from fmteach.thresholds import reliability
 from fmteach.train_config import TrainConfig
 

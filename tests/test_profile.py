@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from fmteach import profile, train
+from fmteach import profile, seeding, train
 from fmteach.distributed import setup_distributed
 
 
@@ -33,7 +33,7 @@ def test_one_seed_default_everywhere():
     from fmteach.applications import clip, lora, nsp, qa, seq2seq, tagging, training, vit
     from fmteach.train_config import TrainConfig
 
-    assert TrainConfig().seed == profile.DEFAULT_SEED
+    assert TrainConfig().seed == seeding.DEFAULT_SEED
     defaults = {}
     submodules = [getattr(finetune, name) for name in ("models", "loop", "evaluate", "data") if hasattr(finetune, name)]
     for module in (notebook, leakage, mlm, fewshot, finetune, *submodules, training, nsp, qa, seq2seq, tagging, vit, lora, clip):
@@ -42,7 +42,7 @@ def test_one_seed_default_everywhere():
             if seed is not None and seed.default is not inspect.Parameter.empty:
                 defaults[f"{module.__name__}.{name}"] = seed.default
     assert len(defaults) >= 8, defaults
-    assert set(defaults.values()) == {profile.DEFAULT_SEED}, defaults
+    assert set(defaults.values()) == {seeding.DEFAULT_SEED}, defaults
 
 
 def test_the_checked_cpu_capability_really_changes_a_trained_number():

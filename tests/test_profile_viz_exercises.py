@@ -10,7 +10,8 @@ import torch
 from fmteach import exercises, viz
 from fmteach.attention import scaled_dot_product_attention
 from fmteach.masks import causal_mask, padding_mask
-from fmteach.profile import by_profile, get_device, get_profile, set_seed
+from fmteach.profile import by_profile, get_device, get_profile
+from fmteach.seeding import set_seed
 
 
 def test_profile_switch(monkeypatch):

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from .._checks import check_positive, is_int, is_number
 from .._io import eval_mode
 from ..bert import BertConfig, MiniBertModel
-from ..profile import DEFAULT_SEED
+from ..seeding import DEFAULT_SEED
 from .vit import TinyViT, ViTConfig
 
 __all__ = ["NUMBER_WORDS", "CAPTION_TEMPLATES", "caption", "class_prompts", "digit_captions", "CaptionTokenizer",

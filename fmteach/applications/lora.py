@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._checks import check_positive, is_int, is_number
-from ..profile import DEFAULT_SEED, seeded
+from ..seeding import DEFAULT_SEED, seeded
 
 __all__ = ["LoRALinear", "apply_lora", "merge_lora", "freeze", "bitfit", "train_last_layers",
            "count_trainable", "count_parameters", "trainable_state_dict", "ADAPTATION_METHODS", "adapt",

@@ -20,7 +20,7 @@ from torch import nn
 
 from .._checks import check_positive
 from ..outputs import ModelOutput
-from ..profile import DEFAULT_SEED
+from ..seeding import DEFAULT_SEED
 
 __all__ = ["NSP_LABELS", "NEGATIVE_KINDS", "split_sentences", "documents_from", "make_nsp_pairs", "encode_pairs",
            "pairs_as_seen", "MeanPooledPairClassifier", "classifier_accuracy", "similarity_baseline"]

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from .._checks import check_positive
 from ..bert import BertConfig, MiniBertModel
 from ..outputs import QuestionAnsweringOutput
-from ..profile import DEFAULT_SEED
+from ..seeding import DEFAULT_SEED
 
 __all__ = ["SpanVocab", "MiniBertForQuestionAnswering", "best_span", "context_windows", "make_span_context",
            "qa_input", "make_qa_set", "span_exact_match", "answer_long_context"]

@@ -22,7 +22,7 @@ from ..attention import attend
 from ..bert import BertConfig, MiniBertModel
 from ..masks import IGNORE_INDEX, padding_mask
 from ..outputs import Seq2SeqOutput
-from ..profile import DEFAULT_SEED
+from ..seeding import DEFAULT_SEED
 
 __all__ = ["Seq2SeqConfig", "MultiHeadCrossAttention", "DecoderLayer", "Seq2Seq", "REVERSAL_SPECIALS",
            "make_reversal_set", "greedy_decode", "exact_match"]

@@ -23,7 +23,7 @@ from ..bert import BertConfig, MiniBertModel
 from ..bert_loading import load_hf_bert_state_dict
 from ..masks import IGNORE_INDEX
 from ..outputs import ModelOutput
-from ..profile import DEFAULT_SEED, seeded
+from ..seeding import DEFAULT_SEED, seeded
 from .nsp import split_sentences
 
 __all__ = ["PUNCT_LABELS", "words_and_labels", "tagging_chunks", "align_labels", "encode_tagging",

@@ -12,7 +12,7 @@ import torch
 
 from .._checks import check_positive
 from ..optim import decay_parameter_groups, linear_warmup_decay
-from ..profile import DEFAULT_SEED, seeded
+from ..seeding import DEFAULT_SEED, seeded
 
 __all__ = ["batches", "fit"]
 

@@ -19,7 +19,7 @@ import torch.nn as nn
 from .._checks import check_positive
 from ..bert import BertConfig, BertLayer
 from ..outputs import ModelOutput
-from ..profile import DEFAULT_SEED
+from ..seeding import DEFAULT_SEED
 
 __all__ = ["ViTConfig", "patchify", "TinyViT", "load_digits_split", "logistic_baseline"]
 

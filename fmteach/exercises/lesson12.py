@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..profile import seeded
+from ..seeding import seeded
 from ._checking import _add_prediction, _add_solution, _call, _close, _exercise, _NotAttempted
 
 __all__ = ["check_lora_linear"]

@@ -17,8 +17,8 @@ import torch
 from .._checks import check_positive, is_number
 from ..finetune.data import check_texts
 from ..finetune.metrics import check_label_range
-from ..profile import DEFAULT_SEED, seeded
 from ..progress import progress_bar
+from ..seeding import DEFAULT_SEED, seeded
 from .zero_shot import mean_pool
 
 __all__ = ["contrastive_pairs", "few_shot_curve", "finetune_few_shot", "linear_probe", "mean_std", "sample_k_shot",

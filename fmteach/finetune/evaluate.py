@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from .._checks import check_positive, is_int
 from .._io import eval_mode
 from ..assets import TextSplit
-from ..profile import DEFAULT_SEED
+from ..seeding import DEFAULT_SEED
 from .data import EncodedSplit, check_texts, encode, length_sorted_batches
 from .inputs import model_inputs, num_labels_of
 from .metrics import check_label_range, classification_metrics

@@ -19,8 +19,9 @@ import torch.nn.functional as F
 
 from .._checks import check_positive
 from ..optim import decay_parameter_groups, linear_warmup_decay
-from ..profile import autocast_dtype, get_device, seeded
+from ..profile import autocast_dtype, get_device
 from ..progress import progress_bar
+from ..seeding import seeded
 from .data import EncodedSplit
 from .evaluate import evaluate_model
 from .inputs import model_inputs, num_labels_of

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from .._checks import is_int
 from ..assets import pretrained_bert
-from ..profile import DEFAULT_SEED, seeded
+from ..seeding import DEFAULT_SEED, seeded
 from .data import label_maps
 
 __all__ = ["classifier_from_mlm", "copy_model", "load_for_classification"]

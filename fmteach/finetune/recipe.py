@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from .._checks import check_positive, is_int, is_number
-from ..profile import DEFAULT_SEED, by_profile, get_profile
+from ..profile import by_profile, get_profile
+from ..seeding import DEFAULT_SEED
 
 __all__ = ["FinetuneRecipe"]
 
