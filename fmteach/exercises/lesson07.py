@@ -252,8 +252,8 @@ def check_trainer_setup(compute_metrics_fn: Callable, training_arguments_fn: Cal
 
 _add_prediction(
     "07.p1", "Raise the decision threshold of a binary classifier from 0.5 to 0.55 on the same examples. Then",
-    {"a": "precision and recall both rise", "b": "recall falls (or stays); precision usually rises",
-     "c": "precision falls, recall rises"}, "b",
+    {"a": "precision and recall usually both rise", "b": "recall falls or stays; precision usually rises",
+     "c": "precision falls or stays; recall usually rises"}, "b",
     "a higher threshold calls fewer examples positive. Every example it still calls positive was called positive "
     "before, so recall (found / all positives) cannot grow; the ones it drops are the least sure, more often "
     "wrong, so precision usually rises. Only precision can move either way: on few examples it may dip.")
