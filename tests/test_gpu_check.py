@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from fmteach import finetune, pretrain_mlm, train_lm
+from fmteach import finetune, train_lm
 from fmteach.assets import load_shakespeare
 from fmteach.lm_data import get_batch
 from fmteach.model import GPTConfig, MiniGPT
+from fmteach.pretrain_mlm import __main__ as pretrain_mlm
 from fmteach.train import CHECKPOINT_NAME, TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]

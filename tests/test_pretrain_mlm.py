@@ -6,9 +6,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from fmteach import assets, pretrain_mlm
+from fmteach import assets
 from fmteach._io import CheckpointError
 from fmteach.pretrain_mlm import MLMRecipe, load_mini_bert_mlm
+from fmteach.pretrain_mlm.__main__ import main as pretrain_mlm_main
 from fmteach.profile import PROFILES
 
 
@@ -34,10 +35,10 @@ def test_cli_writes_history_curves_and_checkpoint_and_resumes(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["--profile", "smoke", "--out", str(out), "--max-steps", "4", "--no-progress",
             "--metrics-jsonl", str(tmp_path / "m.jsonl")]
-    pretrain_mlm.main(args + ["--stop-at-step", "2"])
+    pretrain_mlm_main(args + ["--stop-at-step", "2"])
     first = json.loads((out / "history.json").read_text())
     assert first["summary"]["steps"] == 2 and first["summary"]["max_steps"] == 4
-    pretrain_mlm.main(args + ["--resume"])
+    pretrain_mlm_main(args + ["--resume"])
     summary = json.loads((out / "history.json").read_text())["summary"]
     assert summary["steps"] == 4 and (out / "curves.png").stat().st_size > 10_000
     assert torch.load(out / "ckpt.pt", map_location="cpu", weights_only=True)["step"] == 4
@@ -51,7 +52,7 @@ def test_cli_writes_history_curves_and_checkpoint_and_resumes(tmp_path, capsys):
                                                   ("--checkpoint-interval", "-1", "must be >= 0, got -1")])
 def test_cli_rejects_bad_counts(tmp_path, capsys, flag, value, message):
     with pytest.raises(SystemExit) as info:
-        pretrain_mlm.main(["--out", str(tmp_path), flag, value])
+        pretrain_mlm_main(["--out", str(tmp_path), flag, value])
     assert info.value.code == 2 and message in capsys.readouterr().err
 
 
