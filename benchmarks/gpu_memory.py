@@ -74,7 +74,7 @@ def gpu_runs() -> dict[str, tuple[str, MemoryEstimate]]:
     from fmteach.lm_data import load_shakespeare_chars
     from fmteach.model import GPTConfig, MiniGPT
     from fmteach.pretrain_mlm import MLMRecipe
-    from fmteach.train import TrainConfig
+    from fmteach.train_config import TrainConfig
 
     runs = {}
     gpt, gpt_train = GPTConfig.gpu(load_shakespeare_chars().tokenizer.vocab_size), TrainConfig.gpu()

@@ -199,9 +199,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
 
-    from fmteach.assets import load_text_classification
     from fmteach.finetune import FinetuneRecipe
     from fmteach.profile import get_device
+    from fmteach.text_datasets import load_text_classification
 
     started = time.perf_counter()
     recipe = FinetuneRecipe.from_profile(args.profile)

@@ -41,7 +41,6 @@ def main(argv=None) -> int:
     from transformers import DataCollatorWithPadding
 
     from fmteach import fewshot
-    from fmteach.assets import TextSplit, load_text_classification
     from fmteach.finetune import (
         FinetuneRecipe,
         classification_metrics,
@@ -52,6 +51,7 @@ def main(argv=None) -> int:
         subset,
     )
     from fmteach.profile import by_profile, get_device
+    from fmteach.text_datasets import TextSplit, load_text_classification
 
     device = get_device()
     started = time.perf_counter()

@@ -37,9 +37,9 @@ def setup(profile: str):
     """Lesson 09's reviews, recipe, tokenized splits and pretrained classifier for ``profile``."""
     from transformers import DataCollatorWithPadding
 
-    from fmteach.assets import TextSplit, load_text_classification
     from fmteach.finetune import FinetuneRecipe, encode, load_for_classification, subset
     from fmteach.profile import by_profile
+    from fmteach.text_datasets import TextSplit, load_text_classification
 
     reviews = load_text_classification("movie-reviews")
     n_train, n_validation, epochs = by_profile(smoke=(32, 64, 8), cpu=(64, 500, 10), gpu=(64, 2000, 20), profile=profile)

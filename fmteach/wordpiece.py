@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from transformers import PreTrainedTokenizerFast
 
 from ._io import sha256_hex
-from .assets import cache_dir, load_shakespeare
+from .assets import load_shakespeare
+from .cache import cache_dir
 from .distributed import build_once
 from .lm_data import DEFAULT_VAL_PLAYS
 

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from fmteach.applications import nsp, qa, seq2seq, tagging, training, vit
-from fmteach.assets import MissingAssetError, pretrained_bert
-from fmteach.bert import BertConfig
+from fmteach.assets import pretrained_bert
+from fmteach.bert_config import BertConfig
+from fmteach.cache import MissingAssetError
 from fmteach.outputs import QuestionAnsweringOutput
 
 TINY = BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=4, intermediate_size=32,
@@ -102,7 +103,8 @@ def test_pairs_as_seen_cut_where_encode_pairs_cuts(tokenizer):
 
 
 def test_mean_pooled_pair_classifier_ignores_padding():
-    from fmteach.bert import BertConfig, MiniBertModel
+    from fmteach.bert import MiniBertModel
+    from fmteach.bert_config import BertConfig
 
     config = BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                         intermediate_size=32, max_position_embeddings=16)

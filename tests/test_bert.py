@@ -14,7 +14,8 @@ from transformers import (
 
 from fmteach.assets import pretrained_bert
 from fmteach.attention import attend, scaled_dot_product_attention
-from fmteach.bert import BertConfig, MiniBertForMaskedLM, MiniBertForSequenceClassification, MiniBertModel
+from fmteach.bert import MiniBertForMaskedLM, MiniBertForSequenceClassification, MiniBertModel
+from fmteach.bert_config import BertConfig
 from fmteach.bert_loading import hf_name_to_ours
 
 
@@ -144,7 +145,8 @@ def test_errors_name_the_problem():
 def test_pre_layernorm_encoder_equals_torch_norm_first_layers():
     """layer_norm_placement="pre" computes torch's TransformerEncoderLayer(norm_first=True) stack
     plus a final LayerNorm, weight for weight; "post" would not (the two placements differ)."""
-    from fmteach.bert import BertConfig, MiniBertModel
+    from fmteach.bert import MiniBertModel
+    from fmteach.bert_config import BertConfig
 
     config = BertConfig(vocab_size=50, hidden_size=24, num_hidden_layers=2, num_attention_heads=3,
                         intermediate_size=40, max_position_embeddings=16, hidden_dropout_prob=0.0,
@@ -188,7 +190,7 @@ def replace_placement(config, placement):
 
 
 def test_layer_norm_placement_is_checked():
-    from fmteach.bert import BertConfig
+    from fmteach.bert_config import BertConfig
 
     with pytest.raises(ValueError, match="layer_norm_placement must be 'post' or 'pre', got 'middle'"):
         BertConfig(layer_norm_placement="middle")

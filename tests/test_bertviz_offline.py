@@ -17,8 +17,9 @@ import pytest
 import torch
 
 from fmteach import bertviz_offline
-from fmteach.assets import MissingAssetError, pretrained_bert
+from fmteach.assets import pretrained_bert
 from fmteach.bertviz_offline import PIP_INSTALL, head_view, model_view, offline_page
+from fmteach.cache import MissingAssetError
 
 N_LAYERS, N_HEADS, T = 2, 3, 5
 # Token text that would end an inline <script> if it were not escaped.

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from fmteach import exercises
-from fmteach.assets import DATASETS, TextSplit, load_text_classification
-from fmteach.bert import BertConfig, MiniBertForMaskedLM
+from fmteach.bert import MiniBertForMaskedLM
+from fmteach.bert_config import BertConfig
 from fmteach.bias import association_scores, embedding_association, fill_mask_gender_bias
 from fmteach.challenges import set_dropout
 from fmteach.leakage import find_duplicates, leakage_experiment, naive_split, normalize_text
+from fmteach.text_datasets import DATASETS, TextSplit, load_text_classification
 from fmteach.viz import plot_accuracy_curves, plot_occupation_scores
 from fmteach.wordpiece import train_wordpiece_tokenizer
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fmteach import course_models
-from fmteach.assets import MissingAssetError
+from fmteach.cache import MissingAssetError
 from fmteach.course_models import COURSE_MODELS, course_model, fixed_slice_loss, rebuild_command
 
 MAX_BYTES = 25_000_000  # per file: a course model must stay small enough to ship in the wheel

@@ -213,3 +213,26 @@ def test_ids_named_in_lessons_01_03_exist():
             exercises.check_prediction(exercise_id, ...)
         else:
             assert exercises.solution(exercise_id)
+
+
+def post_ln(block, x):
+    x = block.ln_1(x + block.attn(x)[0])
+    return block.ln_2(x + block.mlp(x))
+
+
+def test_wrong_attention_masks_and_blocks_are_rejected_with_a_hint(capsys):
+    exercises.check_attention(manual_attention)
+    exercises.check_causal_mask(lambda L, S: torch.arange(S)[None, :] <= torch.arange(S - L, S)[:, None])
+    exercises.check_post_ln_block(post_ln)
+    assert capsys.readouterr().out.count("✅") == 3
+    with pytest.raises(AssertionError, match=r"output with a \(B, 1, L, S\) mask .*differs"):
+        exercises.check_attention(lambda q, k, v, m: manual_attention(q, k, v, None))
+    with pytest.raises(AssertionError, match="lets some query see a later key"):
+        exercises.check_causal_mask(lambda L, S: torch.arange(S)[None, :] >= torch.arange(S - L, S)[:, None])
+    with pytest.raises(AssertionError, match="block's output differs.*\n.*Hint: post-LN"):
+        exercises.check_post_ln_block(lambda block, x: block(x)[0])  # the pre-LN block
+
+
+def test_unused_checkers_are_gone():
+    for name in ("check_split_heads", "check_sinusoidal_positions", "check_previous_token_attention"):
+        assert not hasattr(exercises, name)  # no notebook calls them (issue 21)

@@ -207,3 +207,14 @@ def test_ids_named_in_lessons_04_05_exist():
     assert {"04.1", "04.2", "04.p1", "05.1", "05.2", "05.p1"} <= named
     for exercise_id in named:
         assert exercise_id in exercises._checking._PREDICTIONS or exercises.solution(exercise_id)
+
+
+def test_wrong_sampling_and_loss_answers_are_rejected_with_a_hint():
+    solution = reference("04.2")
+    with pytest.raises(AssertionError, match="temperature=0.5, top_k=None"):
+        exercises.check_sampling_probabilities(lambda logits, t, k: solution(logits * t, 1.0, k))
+    with pytest.raises(AssertionError, match="top_k=2"):
+        exercises.check_sampling_probabilities(lambda logits, t, k: torch.softmax(logits / t, -1))
+    with pytest.raises(AssertionError,
+                       match=r"the loss for B=2, T=6, V=11, labelled positions per sentence \[1, 2\] differs"):
+        exercises.check_masked_cross_entropy(lambda logits, labels: logits.logsumexp(-1).mean())

@@ -5,8 +5,9 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertConfig as HFBertConfig, BertModel
 
-from fmteach.assets import load_text_classification, pretrained_bert
-from fmteach.bert import BertConfig, MiniBertForMaskedLM
+from fmteach.assets import pretrained_bert
+from fmteach.bert import MiniBertForMaskedLM
+from fmteach.bert_config import BertConfig
 from fmteach.fewshot import (
     CLOZE_PROMPTS,
     LABEL_DESCRIPTIONS,
@@ -19,6 +20,7 @@ from fmteach.fewshot import (
     sample_k_shot,
     similarity_scores,
 )
+from fmteach.text_datasets import load_text_classification
 from fmteach.wordpiece import train_wordpiece_tokenizer
 
 

@@ -12,8 +12,9 @@ from transformers import (
 )
 from transformers.trainer_utils import EvalPrediction
 
-from fmteach.assets import TextSplit, pretrained_bert
-from fmteach.bert import BertConfig, MiniBertForMaskedLM
+from fmteach.assets import pretrained_bert
+from fmteach.bert import MiniBertForMaskedLM
+from fmteach.bert_config import BertConfig
 from fmteach.finetune import (
     FinetuneRecipe,
     classification_metrics,
@@ -28,6 +29,7 @@ from fmteach.finetune import (
     predict_proba,
     subset,
 )
+from fmteach.text_datasets import TextSplit
 from tests.tiny import NEG, POS, RECIPE, tiny_bert, toy_data
 
 

@@ -7,7 +7,8 @@ import torch
 from transformers import AutoTokenizer, BertConfig as HFBertConfig, BertModel, DataCollatorWithPadding
 
 from fmteach import fewshot, finetune as ft
-from fmteach.assets import TextClassificationData, TextSplit, pretrained_bert
+from fmteach.assets import pretrained_bert
+from fmteach.text_datasets import TextClassificationData, TextSplit
 from tests.tiny import tiny_bert
 
 
@@ -139,7 +140,8 @@ TYPE_ERRORS = [
 
 
 def _tiny_mlm():
-    from fmteach.bert import BertConfig, MiniBertForMaskedLM
+    from fmteach.bert import MiniBertForMaskedLM
+    from fmteach.bert_config import BertConfig
 
     return MiniBertForMaskedLM(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                           intermediate_size=32, max_position_embeddings=16))

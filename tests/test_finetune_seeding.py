@@ -8,9 +8,11 @@ import torch
 from transformers import AutoTokenizer, BertConfig as HFBertConfig, BertModel, DataCollatorWithPadding
 
 from fmteach import fewshot, finetune as ft
-from fmteach.assets import TextSplit, pretrained_bert
-from fmteach.bert import BertConfig, MiniBertForMaskedLM
+from fmteach.assets import pretrained_bert
+from fmteach.bert import MiniBertForMaskedLM
+from fmteach.bert_config import BertConfig
 from fmteach.seeding import seeded
+from fmteach.text_datasets import TextSplit
 from tests.tiny import NEG, POS, RECIPE, tiny_bert
 
 

@@ -21,7 +21,8 @@ from fmteach.assets import load_shakespeare
 from fmteach.lm_data import get_batch
 from fmteach.model import GPTConfig, MiniGPT
 from fmteach.pretrain_mlm import __main__ as pretrain_mlm
-from fmteach.train import CHECKPOINT_NAME, TrainConfig, train
+from fmteach.train import CHECKPOINT_NAME, train
+from fmteach.train_config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = ("finetune", "mlm", "minigpt", "throughput", "attention", "compile")

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from fmteach.bert import BertConfig, MiniBertForMaskedLM
+from fmteach.bert import MiniBertForMaskedLM
+from fmteach.bert_config import BertConfig
 from fmteach.bias import fill_mask_gender_bias, prior_normalized_gender_bias, weat_effect_size, weat_permutation_test
 from fmteach.challenges import BERT_BASE_PRETRAINING, training_flops
 from fmteach.leakage import extraction_rate, line_completion_windows, nested_blocks

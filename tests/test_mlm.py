@@ -4,7 +4,8 @@ import pytest
 import torch
 from transformers import BertConfig as HFBertConfig, BertForMaskedLM
 
-from fmteach.bert import BertConfig, BertEncoderOutput, MiniBertForMaskedLM
+from fmteach.bert import BertEncoderOutput, MiniBertForMaskedLM
+from fmteach.bert_config import BertConfig
 from fmteach.masks import IGNORE_INDEX
 from fmteach.mlm import MLMData, fill_mask, mlm_metrics
 from fmteach.pretrain_mlm import MLMRecipe, masked_loss_fn, pretrain

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from fmteach.assets import TextSplit
 from fmteach.fewshot import cloze_scores
 from fmteach.fewshot.k_shot import contrastive_pairs, sample_k_shot, setfit_finetune
 from fmteach.finetune.data import subset
@@ -21,6 +20,7 @@ from fmteach.masks import mask_tokens_for_mlm
 from fmteach.mlm_probes import cloze_probes
 from fmteach.model import GPTConfig
 from fmteach.seeding import seeded, set_seed
+from fmteach.text_datasets import TextSplit
 from fmteach.thresholds import reliability
 from fmteach.train_config import TrainConfig
 

@@ -1,11 +1,12 @@
-"""One device rule for notebooks and command lines: CUDA, then Apple's MPS, then the CPU."""
+"""Profiles and devices: FMTEACH_PROFILE picks smoke, cpu or gpu; one device rule for notebooks and
+command lines (CUDA, then Apple's MPS, then the CPU); seeds."""
 
 import os
 
 import pytest
 import torch
 
-from fmteach import profile, seeding, train
+from fmteach import profile, seeding
 from fmteach.distributed import setup_distributed
 
 
@@ -23,7 +24,6 @@ def test_a_single_process_cli_follows_the_notebook_rule(monkeypatch):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert setup_distributed() == (0, 1, torch.device("mps"))
-    assert train.setup_distributed is setup_distributed  # the CLIs' import path
 
 
 def test_one_seed_default_everywhere():
@@ -80,3 +80,26 @@ def test_the_checked_cpu_capability_really_changes_a_trained_number():
         results[name] = run.stdout.split()
     assert results["checked"][0] == level.upper() != results["native"][0]
     assert results["checked"][1] != results["native"][1], "the kernel level did not change a trained weight"
+
+
+def test_profile_switch(monkeypatch):
+    monkeypatch.setenv("FMTEACH_PROFILE", "smoke")
+    assert profile.get_profile() == "smoke" and profile.by_profile(1, 2, 3) == 1
+    monkeypatch.setenv("FMTEACH_PROFILE", "GPU")
+    assert profile.get_profile() == "gpu" and profile.by_profile(1, 2, 3) == 3
+    monkeypatch.delenv("FMTEACH_PROFILE")
+    assert profile.get_profile() == ("gpu" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setenv("FMTEACH_PROFILE", "fast")
+    with pytest.raises(ValueError, match="FMTEACH_PROFILE='fast' is not a profile; choose one of smoke, cpu, gpu"):
+        profile.get_profile()
+
+
+def test_device_and_seed():
+    assert profile.get_device().type in ("cuda", "mps", "cpu")
+    assert profile.get_device("cpu") == torch.device("cpu")
+    seeding.set_seed(7)
+    a = torch.randn(3)
+    seeding.set_seed(7)
+    assert torch.equal(a, torch.randn(3))
+    with pytest.raises(TypeError):
+        seeding.set_seed(1.5)

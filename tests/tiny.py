@@ -9,11 +9,11 @@ from __future__ import annotations
 import torch
 from transformers import BertConfig as HFBertConfig, BertForSequenceClassification
 
-from fmteach.assets import TextClassificationData, TextSplit
 from fmteach.finetune import FinetuneRecipe
 from fmteach.lm_data import get_batch
 from fmteach.model import GPTConfig, MiniGPT
-from fmteach.train import TrainConfig
+from fmteach.text_datasets import TextClassificationData, TextSplit
+from fmteach.train_config import TrainConfig
 
 # MiniGPT and the training loop
 TINY_GPT = GPTConfig(vocab_size=50, block_size=16, n_layer=2, n_head=4, n_embd=32)

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 
 from .._checks import check_positive, is_int, is_number
 from .._io import eval_mode
-from ..bert import BertConfig, MiniBertModel
+from ..bert import MiniBertModel
+from ..bert_config import BertConfig
 from ..seeding import DEFAULT_SEED
 from .vit import TinyViT, ViTConfig
 

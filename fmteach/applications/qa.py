@@ -21,7 +21,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._checks import check_positive
-from ..bert import BertConfig, MiniBertModel
+from ..bert import MiniBertModel
+from ..bert_config import BertConfig
 from ..outputs import QuestionAnsweringOutput
 from ..seeding import DEFAULT_SEED
 

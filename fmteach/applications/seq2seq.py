@@ -19,7 +19,8 @@ import torch.nn.functional as F
 
 from .._checks import check_positive
 from ..attention import attend
-from ..bert import BertConfig, MiniBertModel
+from ..bert import MiniBertModel
+from ..bert_config import BertConfig
 from ..masks import IGNORE_INDEX, padding_mask
 from ..outputs import Seq2SeqOutput
 from ..seeding import DEFAULT_SEED

@@ -18,9 +18,10 @@ import torch.nn.functional as F
 
 from .._checks import check_positive
 from .._io import hub_offline
-from ..assets import MissingAssetError
-from ..bert import BertConfig, MiniBertModel
+from ..bert import MiniBertModel
+from ..bert_config import BertConfig
 from ..bert_loading import load_hf_bert_state_dict
+from ..cache import MissingAssetError
 from ..masks import IGNORE_INDEX
 from ..outputs import ModelOutput
 from ..seeding import DEFAULT_SEED, seeded
@@ -174,7 +175,7 @@ def per_class_report(gold, predicted, label_names: Sequence[str]) -> dict[str, d
 def load_conll2003():
     """CoNLL-2003 English NER (Tjong Kim Sang & De Meulder 2003; 9 BIO tags over PER, ORG, LOC,
     MISC) from the Hugging Face hub, **online only**: ``datasets.load_dataset("eriktks/conll2003")``.
-    Offline it raises :class:`~fmteach.assets.MissingAssetError` saying so."""
+    Offline it raises :class:`~fmteach.cache.MissingAssetError` saying so."""
     if hub_offline():
         raise MissingAssetError("conll2003 comes from the Hugging Face hub but HF_HUB_OFFLINE is set; on an online "
                                 "machine (e.g. Colab) unset it, or use the offline punctuation task of this lesson")

@@ -17,7 +17,8 @@ import torch
 import torch.nn as nn
 
 from .._checks import check_positive
-from ..bert import BertConfig, BertLayer
+from ..bert import BertLayer
+from ..bert_config import BertConfig
 from ..outputs import ModelOutput
 from ..seeding import DEFAULT_SEED
 

@@ -10,7 +10,7 @@ for what a trained model does::
 Each model is a folder next to this file: ``model.safetensors`` (no pickle), ``config.json``, its
 tokenizer, and ``manifest.json`` (the exact command that made it, git commit, seed, torch version,
 training time, measured metrics and the sha256 of every file). Loading checks every sha256
-against the manifest: a missing or altered file raises :class:`~fmteach.assets.MissingAssetError`
+against the manifest: a missing or altered file raises :class:`~fmteach.cache.MissingAssetError`
 naming the file and the command that rebuilds it (``python -m fmteach.course_models --help``).
 """
 
@@ -24,8 +24,9 @@ from typing import Any
 import torch
 
 from .._io import eval_mode, file_sha256
-from ..assets import MissingAssetError
-from ..bert import BertConfig, MiniBertForMaskedLM
+from ..bert import MiniBertForMaskedLM
+from ..bert_config import BertConfig
+from ..cache import MissingAssetError
 from ..lm_data import CharTokenizer
 from ..model import GPTConfig, MiniGPT
 from ..wordpiece import load_wordpiece_tokenizer

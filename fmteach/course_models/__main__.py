@@ -81,7 +81,8 @@ def _export_minigpt(run: Path, folder: Path) -> tuple[dict, dict]:
 
 
 def _export_minibert(run: Path, folder: Path) -> tuple[dict, dict]:
-    from ..bert import BertConfig, MiniBertForMaskedLM
+    from ..bert import MiniBertForMaskedLM
+    from ..bert_config import BertConfig
     from ..pretrain_mlm import MLMRecipe
     from ..wordpiece import train_wordpiece_tokenizer
 

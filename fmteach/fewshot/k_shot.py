@@ -62,8 +62,8 @@ def finetune_few_shot(name: str, label_names: Sequence[str], texts: Sequence[str
     generator is left as it was."""
     from transformers import DataCollatorWithPadding
 
-    from ..assets import TextSplit
     from ..finetune import FinetuneRecipe, encode, finetune_loop, label_maps, load_for_classification, predict_proba
+    from ..text_datasets import TextSplit
 
     texts, test_texts = check_texts(texts, "texts"), check_texts(test_texts, "test_texts")
     if len(texts) != len(labels):

@@ -17,7 +17,8 @@ import torch
 
 from .._checks import check_positive, is_int
 from .._io import CheckpointError, atomic_torch_save, eval_mode, torch_load
-from ..assets import cache_dir, pretrained_bert
+from ..assets import pretrained_bert
+from ..cache import cache_dir
 from ..finetune.data import check_texts, length_sorted_batches
 from ..lm_data import DEFAULT_VAL_PLAYS
 from ..progress import progress_bar

@@ -102,7 +102,7 @@ def main(argv=None) -> dict:
     Several processes train data-parallel through Trainer (each takes ``batch_size`` examples per
     step, so the effective batch grows with the number of processes).
     """
-    from ..assets import load_text_classification
+    from ..text_datasets import load_text_classification
     from ..train import append_jsonl
 
     parser = _parser()

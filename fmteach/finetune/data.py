@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from .._checks import check_positive, is_int
-from ..assets import TextSplit
+from ..text_datasets import TextSplit
 
 __all__ = ["EncodedSplit", "check_texts", "encode", "label_maps", "length_sorted_batches", "subset"]
 

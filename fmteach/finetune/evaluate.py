@@ -12,8 +12,8 @@ import torch.nn.functional as F
 
 from .._checks import check_positive, is_int
 from .._io import eval_mode
-from ..assets import TextSplit
 from ..seeding import DEFAULT_SEED
+from ..text_datasets import TextSplit
 from .data import EncodedSplit, check_texts, encode, length_sorted_batches
 from .inputs import model_inputs, num_labels_of
 from .metrics import check_label_range, classification_metrics

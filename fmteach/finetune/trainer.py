@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..assets import TextClassificationData
 from ..profile import autocast_dtype, get_device
 from ..progress import progress_enabled
+from ..text_datasets import TextClassificationData
 from .data import encode, subset
 from .inputs import num_labels_of
 from .metrics import check_label_range, classification_metrics

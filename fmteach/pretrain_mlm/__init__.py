@@ -10,11 +10,13 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from .._io import CheckpointError, atomic_write, sha256_hex
-from ..bert import BertConfig, MiniBertForMaskedLM
+from ..bert import MiniBertForMaskedLM
+from ..bert_config import BertConfig
 from ..mlm import MLMData, mlm_metrics
 from ..profile import by_profile, get_device, get_profile
 from ..seeding import DEFAULT_SEED, seeded
-from ..train import TrainConfig, TrainResult, train
+from ..train import train
+from ..train_config import TrainConfig, TrainResult
 from ..wordpiece import train_wordpiece_tokenizer
 
 __all__ = ["MLMRecipe", "pretrain", "load_mini_bert_mlm", "masked_loss_fn"]
@@ -111,7 +113,7 @@ def load_mini_bert_mlm(profile: str | None = None, *, progress: bool | None = No
     a changed recipe trains afresh. Trains on the best device; returned on the CPU in eval mode."""
     from safetensors.torch import load_model, save_model
 
-    from ..assets import cache_dir
+    from ..cache import cache_dir
 
     profile = get_profile() if profile is None else profile
     recipe = MLMRecipe.from_profile(profile)

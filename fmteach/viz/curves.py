@@ -18,7 +18,7 @@ __all__ = ["plateau_exit_step", "plot_accuracy_curves", "plot_lm_losses", "plot_
 
 def plot_lm_losses(result, path: str | Path | None = None, baseline: float | None = None,
                 title: str = "MiniGPT"):
-    """A language model's loss curves from a :class:`fmteach.train.TrainResult`
+    """A language model's loss curves from a :class:`fmteach.train_config.TrainResult`
     (every step's training loss, evaluated train/val losses, the baseline); saved to ``path``.
 
     The evaluations are markers, not joined: the loss between two evaluations was not measured, and
