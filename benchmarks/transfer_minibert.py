@@ -5,6 +5,8 @@
         --out fmteach/course_models/runs/minibert-mixed-transfer-movie-reviews.json
     python benchmarks/transfer_minibert.py --task thou-you \
         --out fmteach/course_models/runs/minibert-transfer-thou-you.json
+    python benchmarks/transfer_minibert.py --task thou-you --n-train 100 200 400 800 2000 --same-steps \
+        --out fmteach/course_models/runs/minibert-transfer-thou-you-by-size.json
 
 The same fine-tuning recipe (fmteach.finetune.finetune_loop) on a course task (``--task``: movie-reviews,
 or lesson 08's thou/you lines -- trained on the training plays' lines, tested on the held-out plays')
@@ -14,8 +16,10 @@ on Shakespeare plus the training splits of the course's English data sets) and t
 architecture, with the same tokenizer, from random weights -- for several seeds (the seed sets the random start, the
 classifier head, the shuffle and dropout; the reviews are the same). Each run reports test accuracy
 and test loss, plus the validation split's, and the file records how, where and when it was
-measured. It ships with the package (``fmteach.course_models.recorded_run``) and lesson 07's "What
-pretraining buys" prints it.
+measured. Several ``--n-train`` sizes give a curve of what pretraining buys as labelled examples
+grow (``summary_by_n_train``; ``summary`` is then the largest size's); ``--same-steps`` gives every
+size the same number of optimizer steps. It ships with the package
+(``fmteach.course_models.recorded_run``) and lesson 07's "What pretraining buys" prints it.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ def thou_you_task():
                            test=thou_or_you())
 
 
-def _one_run(start: str, seed: int, args, data, tokenizer, shipped) -> dict:
+def _one_run(start: str, seed: int, n_train: int, args, data, tokenizer, shipped) -> dict:
     import dataclasses
 
     from transformers import DataCollatorWithPadding
@@ -55,8 +59,11 @@ def _one_run(start: str, seed: int, args, data, tokenizer, shipped) -> dict:
     from fmteach.finetune import FinetuneRecipe, classifier_from_mlm, encode, evaluate_model, finetune_loop, subset
     from fmteach.seeding import seeded
 
-    recipe = FinetuneRecipe(model="course mini-BERT", n_train=args.n_train, n_eval=args.n_eval, max_length=64,
-                            epochs=args.epochs, batch_size=32, learning_rate=args.learning_rate, seed=seed)
+    n_used = len(subset(data.train, n_train))
+    # --same-steps: a smaller set is passed over more times, so that every size takes as many steps as the largest
+    epochs = args.epochs * len(subset(data.train, max(args.n_train))) / n_used if args.same_steps else args.epochs
+    recipe = FinetuneRecipe(model="course mini-BERT", n_train=n_train, n_eval=args.n_eval, max_length=64,
+                            epochs=epochs, batch_size=32, learning_rate=args.learning_rate, seed=seed)
     if start == "pretrained":
         model = classifier_from_mlm(shipped.model, len(data.label_names), seed=seed)
     else:
@@ -70,7 +77,7 @@ def _one_run(start: str, seed: int, args, data, tokenizer, shipped) -> dict:
                          progress=False)
     test = evaluate_model(model, enc(subset(data.test, recipe.n_eval)), collator)
     val = evaluate_model(model, validation, collator)
-    return {"start": start, "seed": seed, "test_accuracy": test["accuracy"], "test_loss": test["loss"],
+    return {"start": start, "seed": seed, "n_train": n_used, "epochs": round(epochs, 3), "test_accuracy": test["accuracy"], "test_loss": test["loss"],
             "validation_accuracy": val["accuracy"], "validation_loss": val["loss"], "best_epoch": loop.best_epoch,
             "steps": loop.steps, "seconds": round(loop.seconds, 1)}
 
@@ -82,7 +89,10 @@ def main(argv=None) -> int:
     parser.add_argument("--model", choices=("minibert-shakespeare", "minibert-mixed"), default="minibert-shakespeare",
                         help="the course mini-BERT to fine-tune (and whose tokenizer the random start uses)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--n-train", type=int, default=2000, help="training reviews (the first of the shuffled split)")
+    parser.add_argument("--n-train", type=int, nargs="+", default=[2000],
+                        help="training examples (the first of the shuffled split); several sizes: a curve")
+    parser.add_argument("--same-steps", action="store_true",
+                        help="with several --n-train: train every size for the steps the largest takes in --epochs")
     parser.add_argument("--n-eval", type=int, default=None, help="validation and test reviews (default: all)")
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
@@ -101,18 +111,23 @@ def main(argv=None) -> int:
     shipped = course_model(args.model)
     data = load_text_classification("movie-reviews") if args.task == "movie-reviews" else thou_you_task()
     runs = []
-    for seed in args.seeds:
-        for start in ("random", "pretrained"):
-            runs.append(_one_run(start, seed, args, data, shipped.tokenizer, shipped))
-            print(json.dumps(runs[-1]), flush=True)
-    summary = {}
-    for start in ("random", "pretrained"):
-        rows = [r for r in runs if r["start"] == start]
-        summary[start] = {f"{k}_{stat}": float(fn([r[k] for r in rows])) for k in ("test_accuracy", "test_loss")
-                          for stat, fn in (("mean", np.mean), ("std", lambda v: np.std(v, ddof=1)))}
+    for n_train in args.n_train:
+        for seed in args.seeds:
+            for start in ("random", "pretrained"):
+                runs.append(_one_run(start, seed, n_train, args, data, shipped.tokenizer, shipped))
+                print(json.dumps(runs[-1]), flush=True)
+
+    def summarise(rows):
+        return {start: {f"{k}_{stat}": float(fn([r[k] for r in rows if r["start"] == start]))
+                        for k in ("test_accuracy", "test_loss")
+                        for stat, fn in (("mean", np.mean), ("std", lambda v: np.std(v, ddof=1)))}
+                for start in ("random", "pretrained")}
+
+    by_size = {str(n): summarise([r for r in runs if r["n_train"] == n]) for n in sorted({r["n_train"] for r in runs})}
+    summary = by_size[max(by_size, key=int)]
     how = provenance(__file__, argv, device=get_device(), started=started, details={
-        "task": args.task, "n_train": args.n_train, "n_eval": args.n_eval or "all", "epochs": args.epochs,
-        "learning_rate": args.learning_rate, "batch_size": 32, "max_length": 64,
+        "task": args.task, "n_train": args.n_train[0] if len(args.n_train) == 1 else args.n_train, "n_eval": args.n_eval or "all", "epochs": args.epochs,
+        "same_steps": args.same_steps, "learning_rate": args.learning_rate, "batch_size": 32, "max_length": 64,
     })
     majority = max(np.bincount(data.test.labels[: args.n_eval])) / len(data.test.labels[: args.n_eval])
     record = {
@@ -120,7 +135,8 @@ def main(argv=None) -> int:
                  f"and the same architecture with the same tokenizer from random weights on {args.task}, same "
                  "recipe, several seeds: test accuracy and loss per run.",
         "command": how["command"],
-        "runs": runs, "summary": summary, "majority_class_test_accuracy": float(majority),
+        "runs": runs, "summary": summary, **({"summary_by_n_train": by_size} if len(by_size) > 1 else {}),
+        "majority_class_test_accuracy": float(majority),
         "course_model": {"name": args.model, **shipped.manifest["metrics"]},
         "how": how,
     }

@@ -33,7 +33,7 @@ def test_smoke_recipe_is_small_and_cpu_recipe_is_not():
 
 def test_cli_writes_history_curves_and_checkpoint_and_resumes(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["--profile", "smoke", "--out", str(out), "--max-steps", "4", "--no-progress",
+    args = ["--profile", "smoke", "--out", str(out), "--max-steps", "4", "--no-progress", "--dropout", "0.2",
             "--metrics-jsonl", str(tmp_path / "m.jsonl")]
     pretrain_mlm_main(args + ["--stop-at-step", "2"])
     first = json.loads((out / "history.json").read_text())
@@ -41,7 +41,9 @@ def test_cli_writes_history_curves_and_checkpoint_and_resumes(tmp_path, capsys):
     pretrain_mlm_main(args + ["--resume"])
     summary = json.loads((out / "history.json").read_text())["summary"]
     assert summary["steps"] == 4 and (out / "curves.png").stat().st_size > 10_000
-    assert torch.load(out / "ckpt.pt", map_location="cpu", weights_only=True)["step"] == 4
+    ckpt = torch.load(out / "ckpt.pt", map_location="cpu", weights_only=True)
+    assert ckpt["step"] == 4  # --dropout replaced the smoke preset's 0.0 in both places
+    assert ckpt["model_config"]["hidden_dropout_prob"] == ckpt["model_config"]["attention_probs_dropout_prob"] == 0.2
     events = [json.loads(line)["event"] for line in (tmp_path / "m.jsonl").read_text().splitlines()]
     assert events.count("start") == 2 and events.count("final") == 2 and "eval" in events
     assert "held-out loss" in capsys.readouterr().out
@@ -49,7 +51,8 @@ def test_cli_writes_history_curves_and_checkpoint_and_resumes(tmp_path, capsys):
 
 @pytest.mark.parametrize("flag, value, message", [("--max-steps", "0", "--max-steps must be >= 1, got 0"),
                                                   ("--stop-at-step", "0", "--stop-at-step must be >= 1, got 0"),
-                                                  ("--checkpoint-interval", "-1", "must be >= 0, got -1")])
+                                                  ("--checkpoint-interval", "-1", "must be >= 0, got -1"),
+                                                  ("--dropout", "1", "--dropout must be in [0, 1), got 1.0")])
 def test_cli_rejects_bad_counts(tmp_path, capsys, flag, value, message):
     with pytest.raises(SystemExit) as info:
         pretrain_mlm_main(["--out", str(tmp_path), flag, value])

@@ -39,6 +39,8 @@ def _parse_args(argv) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="folder for ckpt.pt, history.json, curves.png")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--dropout", type=float, default=None,
+                        help="dropout on the hidden states and the attention weights (default: the recipe's)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="wall-clock budget for training: stop, evaluate and checkpoint once it is spent")
@@ -54,6 +56,8 @@ def _parse_args(argv) -> argparse.Namespace:
                              ("--checkpoint-interval", args.checkpoint_interval, 0)):
         if value is not None and value < low:
             parser.error(f"{flag} must be >= {low}, got {value}")
+    if args.dropout is not None and not 0 <= args.dropout < 1:
+        parser.error(f"--dropout must be in [0, 1), got {args.dropout}")
     if args.max_seconds is not None and args.max_seconds <= 0:
         parser.error(f"--max-seconds must be positive, got {args.max_seconds}")
     return args
@@ -84,6 +88,9 @@ def main(argv=None) -> None:
     train_changes = {k: v for k, v in (("max_steps", args.max_steps),
                                        ("checkpoint_interval", args.checkpoint_interval)) if v}
     recipe = replace(recipe, train=replace(recipe.train, **train_changes))
+    if args.dropout is not None:
+        recipe = replace(recipe, bert=replace(recipe.bert, hidden_dropout_prob=args.dropout,
+                                              attention_probs_dropout_prob=args.dropout))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     jsonl = args.metrics_jsonl if rank == 0 else None
