@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -60,8 +61,10 @@ def _one_run(start: str, seed: int, n_train: int, args, data, tokenizer, shipped
     from fmteach.seeding import seeded
 
     n_used = len(subset(data.train, n_train))
-    # --same-steps: a smaller set is passed over more times, so that every size takes as many steps as the largest
-    epochs = args.epochs * len(subset(data.train, max(args.n_train))) / n_used if args.same_steps else args.epochs
+    epochs = args.epochs
+    if args.same_steps:  # a smaller set is passed over more times, so that every size takes the largest one's steps
+        batches = lambda n: math.ceil(len(subset(data.train, n)) / 32)  # noqa: E731  batches per epoch
+        epochs = math.ceil(args.epochs * batches(max(args.n_train))) / batches(n_train)
     recipe = FinetuneRecipe(model="course mini-BERT", n_train=n_train, n_eval=args.n_eval, max_length=64,
                             epochs=epochs, batch_size=32, learning_rate=args.learning_rate, seed=seed)
     if start == "pretrained":
