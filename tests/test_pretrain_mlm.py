@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from fmteach import assets
+from fmteach import cache
 from fmteach._io import CheckpointError
 from fmteach.pretrain_mlm import MLMRecipe, load_mini_bert_mlm
 from fmteach.pretrain_mlm.__main__ import main as pretrain_mlm_main
@@ -63,7 +63,7 @@ def test_load_mini_bert_mlm_trains_once_then_loads_the_same_weights(tmp_path, mo
     tiny = MLMRecipe.from_profile("smoke")
     tiny = replace(tiny, train=replace(tiny.train, max_steps=3, eval_interval=3), val_rows=8)
     monkeypatch.setattr(MLMRecipe, "from_profile", classmethod(lambda cls, profile=None, **o: tiny))
-    monkeypatch.setattr(assets, "cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(cache, "cache_dir", lambda: tmp_path)
     torch.manual_seed(11)
     expected_next = torch.rand(2)
     torch.manual_seed(11)
