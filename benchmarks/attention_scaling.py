@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
+from fmteach._io import append_jsonl  # noqa: E402
 from fmteach.attention import scaled_dot_product_attention  # noqa: E402
 from fmteach.masks import causal_mask  # noqa: E402
 from fmteach.profile import autocast_dtype  # noqa: E402
-from fmteach.train import append_jsonl  # noqa: E402
 
 
 def from_scratch(q, k, v):

@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
+from fmteach._io import append_jsonl  # noqa: E402
 from fmteach.model import GPTConfig, MiniGPT  # noqa: E402
 from fmteach.profile import autocast_dtype  # noqa: E402
-from fmteach.train import append_jsonl  # noqa: E402
 
 DATASHEET_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense, no sparsity
 

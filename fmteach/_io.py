@@ -12,7 +12,9 @@ Each helper here replaces a pattern that used to be written out at several sites
 * :func:`hub_offline` — reads ``HF_HUB_OFFLINE`` the way ``huggingface_hub`` does, and
   :func:`fmteach_offline` our own switch for the one PyPI fetch (``FMTEACH_OFFLINE``);
 * :func:`eval_mode` — switch a model to eval mode and put back whatever mode it was in;
-* :func:`flush_denormal` — the CPU's flush-denormal flag for one block only, then restored.
+* :func:`flush_denormal` — the CPU's flush-denormal flag for one block only, then restored;
+* :func:`append_jsonl` — one JSON line per record, the file closed after each, for the command
+  lines' ``--metrics-jsonl`` logs.
 
 Nothing in this module imports another ``fmteach`` module.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -28,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CheckpointError", "atomic_torch_save", "atomic_write", "eval_mode", "file_sha256", "flush_denormal",
+__all__ = ["CheckpointError", "append_jsonl", "atomic_torch_save", "atomic_write", "eval_mode", "file_sha256", "flush_denormal",
            "fmteach_offline", "hub_offline", "sha256_hex", "torch_load"]
 
 _TRUE = ("1", "true", "yes", "on")
@@ -162,3 +165,12 @@ def flush_denormal(enabled: bool = True) -> Iterator[None]:
     finally:
         if changed:
             torch.set_flush_denormal(False)
+
+
+def append_jsonl(path: str | os.PathLike | None, record: dict) -> None:
+    """Append ``record`` as one JSON line to ``path`` (nothing when ``path`` is None); the file is
+    closed after every line, so a run killed mid-way keeps every record written before."""
+    if path is None:
+        return
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, default=str) + "\n")

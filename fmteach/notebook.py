@@ -1,4 +1,6 @@
-"""What every lesson's setup cell does: quiet, reproducible, and says where it runs."""
+"""What a lesson's cells call: the setup cell (quiet, reproducible, says where it runs), and the
+helpers that print and hold its numbers -- ``within`` (a tolerance met, never the residue), ``near``
+(a live number held to its recorded value) and ``measured_results`` (a committed results file)."""
 
 from __future__ import annotations
 

@@ -35,21 +35,10 @@ from .progress import progress_enabled
 from .seeding import preserved_rng
 from .train_config import TrainConfig, TrainResult
 
-__all__ = ["train", "model_loss", "CHECKPOINT_NAME", "HISTORY_NAME", "append_jsonl", "read_history", "write_history"]
+__all__ = ["train", "model_loss", "CHECKPOINT_NAME", "HISTORY_NAME", "read_history", "write_history"]
 
 CHECKPOINT_NAME = "ckpt.pt"
 HISTORY_NAME = "history.json"
-
-
-def append_jsonl(path: str | os.PathLike | None, record: dict) -> None:
-    """Append ``record`` as one JSON line to ``path`` (nothing when ``path`` is None); the file is
-    closed after every line, so a run killed mid-way keeps every record written before."""
-    if path is None:
-        return
-    import json
-
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record, default=str) + "\n")
 
 
 def write_history(path: str | os.PathLike, summary: dict, history: list[dict],

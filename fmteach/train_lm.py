@@ -17,13 +17,13 @@ from pathlib import Path
 
 import torch
 
-from ._io import torch_load
+from ._io import append_jsonl, torch_load
 from .distributed import cleanup_distributed, setup_distributed
 from .lm_data import CharTokenizer, load_shakespeare_chars
 from .model import GPTConfig, MiniGPT
 from .profile import PROFILES, get_profile
 from .seeding import DEFAULT_SEED
-from .train import CHECKPOINT_NAME, HISTORY_NAME, append_jsonl, train, write_history
+from .train import CHECKPOINT_NAME, HISTORY_NAME, train, write_history
 from .train_config import TrainConfig
 
 __all__ = ["main", "load_trained"]

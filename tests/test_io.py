@@ -2,6 +2,7 @@
 argument checks."""
 
 import hashlib
+import json
 import os
 import random
 
@@ -12,6 +13,7 @@ import torch
 from fmteach._checks import check_positive, is_int, is_number, outside
 from fmteach._io import (
     CheckpointError,
+    append_jsonl,
     atomic_torch_save,
     atomic_write,
     eval_mode,
@@ -287,3 +289,13 @@ def test_near_holds_a_headline_number_to_its_recorded_value_in_that_profile_only
             near(0.5, 0.01, **bad)
     with pytest.raises(ValueError, match="tol"):
         near(0.5, 0, smoke=0.5)
+
+
+def test_append_jsonl_adds_one_line_per_record_and_nothing_without_a_path(tmp_path):
+    path = tmp_path / "m.jsonl"
+    append_jsonl(path, {"event": "start", "out": tmp_path})  # a Path is written as its text
+    append_jsonl(path, {"event": "eval", "loss": 1.5})
+    append_jsonl(None, {"event": "lost"})
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [{"event": "start", "out": str(tmp_path)},
+                                                    {"event": "eval", "loss": 1.5}]

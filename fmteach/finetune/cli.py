@@ -30,7 +30,7 @@ def _cli_callback(max_seconds: float | None, jsonl: str | None):
     saves and reloads the best epoch as at the end of an epoch."""
     from transformers import TrainerCallback
 
-    from ..train import append_jsonl
+    from .._io import append_jsonl
 
     class BudgetAndLog(TrainerCallback):
         out_of_time = False
@@ -102,8 +102,8 @@ def main(argv=None) -> dict:
     Several processes train data-parallel through Trainer (each takes ``batch_size`` examples per
     step, so the effective batch grows with the number of processes).
     """
+    from .._io import append_jsonl
     from ..text_datasets import load_text_classification
-    from ..train import append_jsonl
 
     parser = _parser()
     args = parser.parse_args(argv)

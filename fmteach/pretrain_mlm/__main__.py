@@ -20,9 +20,10 @@ from pathlib import Path
 
 import torch
 
+from .._io import append_jsonl
 from ..distributed import cleanup_distributed, setup_distributed
 from ..profile import PROFILES, get_profile
-from ..train import HISTORY_NAME, append_jsonl, write_history
+from ..train import HISTORY_NAME, write_history
 from ..wordpiece import CORPORA
 from . import MLMRecipe, pretrain
 
