@@ -392,3 +392,13 @@ HINTS = {  # exercise -> (a checker of one function, what its hint must not say)
 def test_hints_guide_without_giving_the_method_or_the_answer(exercise, capsys):
     checker, giveaways = HINTS[exercise]
     assert_hint_guides(checker, giveaways, capsys)
+
+
+def test_the_few_labels_prediction(capsys):
+    exercises.check_prediction("07.p2", ...)
+    assert capsys.readouterr().out.startswith("⏳ prediction 07.p2: not answered yet. Fine-tuned on the first 100")
+    exercises.check_prediction("07.p2", "c")  # measured in lesson 07: +0.163 at 100 lines, +0.043 with all
+    assert "✅ prediction 07.p2: c) larger" in capsys.readouterr().out
+    for wrong in ("a", "b"):
+        with pytest.raises(AssertionError, match=f"prediction 07.p2: not '{wrong}'"):
+            exercises.check_prediction("07.p2", wrong)

@@ -1,5 +1,5 @@
-"""Lesson 07, fine-tuning BERT: confusion-matrix metrics (07.1), max-length vs dynamic padding (07.2), the
-threshold prediction (07.p1), 3e-5 vs 1e-4 on one budget (07.4), sorting's saved padding (07.5), 07.6's Trainer setup."""
+"""Lesson 07, fine-tuning BERT: metrics from a confusion matrix (07.1), padding (07.2, 07.5), the threshold and
+few-labels predictions (07.p1, 07.p2), 3e-5 vs 1e-4 on one budget (07.4), the Trainer setup (07.6)."""
 
 from __future__ import annotations
 
@@ -61,9 +61,7 @@ _PREDICTIONS_LR = ("higher", "lower", "about the same")
 
 
 def _measured_direction(accuracy: float, baseline: float, tolerance: float = 0.02) -> str:
-    if accuracy > baseline + tolerance:
-        return "higher"
-    return "lower" if accuracy < baseline - tolerance else "about the same"
+    return "higher" if accuracy > baseline + tolerance else "lower" if accuracy < baseline - tolerance else "about the same"
 
 
 def _rate(rate: float) -> str:
@@ -170,7 +168,6 @@ def check_sorted_padding(fn: Callable) -> None:
 
 
 # --- 07.6: compute_metrics and TrainingArguments for a stated goal --------------------------------------------
-
 def _f1(labels, predicted, positive=1) -> float:  # one class against the rest; 0 without a true positive
     tp = np.sum((predicted == positive) & (labels == positive))
     return float(2 * tp / (2 * tp + np.sum((predicted == positive) != (labels == positive)))) if tp else 0.0
@@ -250,13 +247,16 @@ def check_trainer_setup(compute_metrics_fn: Callable, training_arguments_fn: Cal
         _check_fields(args, _GOAL)
 
 
-_add_prediction(
-    "07.p1", "Raise the decision threshold of a binary classifier from 0.5 to 0.55 on the same examples. Then",
+_add_prediction("07.p1", "Raise the decision threshold of a binary classifier from 0.5 to 0.55 on the same examples. Then",
     {"a": "precision and recall usually both rise", "b": "recall falls or stays; precision usually rises",
      "c": "precision falls or stays; recall usually rises"}, "b",
     "a higher threshold calls fewer examples positive. Every example it still calls positive was called positive "
     "before, so recall (found / all positives) cannot grow; the ones it drops are the least sure, more often "
     "wrong, so precision usually rises. Only precision can move either way: on few examples it may dip.")
+_add_prediction("07.p2", "Fine-tuned on the first 100 thou/you lines instead of all 1,785, for the same steps, "
+                "pretraining's gain (pretrained minus random test accuracy), compared with all the lines, will be",
+                {"a": "about the same", "b": "smaller", "c": "larger"}, "c", "the pretrained model brings what it "
+                "learned from the plays' text; its random twin must learn language and task from the same 100 lines.")
 _add_solution("07.1", '''def binary_metrics(tp, fp, fn, tn):
     precision, recall = tp / (tp + fp), tp / (tp + fn)
     return {"accuracy": (tp + tn) / (tp + fp + fn + tn), "precision": precision, "recall": recall,
