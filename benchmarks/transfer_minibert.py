@@ -5,7 +5,7 @@
         --out fmteach/course_models/runs/minibert-mixed-transfer-movie-reviews.json
     python benchmarks/transfer_minibert.py --task thou-you \
         --out fmteach/course_models/runs/minibert-transfer-thou-you.json
-    python benchmarks/transfer_minibert.py --task thou-you --n-train 100 200 400 800 2000 --same-steps \
+    python benchmarks/transfer_minibert.py --task thou-you --n-train 100 300 1000 2000 --same-steps \
         --out fmteach/course_models/runs/minibert-transfer-thou-you-by-size.json
 
 The same fine-tuning recipe (fmteach.finetune.finetune_loop) on a course task (``--task``: movie-reviews,
@@ -33,6 +33,8 @@ from pathlib import Path
 
 from _provenance import provenance  # benchmarks/_provenance.py, beside this script
 
+BATCH_SIZE, MAX_LENGTH = 32, 64  # the fine-tuning recipe of every run
+
 
 def thou_you_task():
     """Lesson 08's thou/you task as a labelled data set: the lines of the training plays (every tenth for
@@ -51,6 +53,17 @@ def thou_you_task():
                            test=thou_or_you())
 
 
+def _epochs(data, n_train: int, args) -> float:
+    """``--epochs``, or with ``--same-steps`` as many passes over ``n_train`` examples as take the steps the
+    largest size takes in ``--epochs`` (finetune_loop runs ceil(epochs x batches per epoch) steps)."""
+    from fmteach.finetune import subset
+
+    if not args.same_steps:
+        return args.epochs
+    batches = lambda n: math.ceil(len(subset(data.train, n)) / BATCH_SIZE)  # noqa: E731  batches per epoch
+    return math.ceil(args.epochs * batches(max(args.n_train))) / batches(n_train)
+
+
 def _one_run(start: str, seed: int, n_train: int, args, data, tokenizer, shipped) -> dict:
     import dataclasses
 
@@ -60,13 +73,9 @@ def _one_run(start: str, seed: int, n_train: int, args, data, tokenizer, shipped
     from fmteach.finetune import FinetuneRecipe, classifier_from_mlm, encode, evaluate_model, finetune_loop, subset
     from fmteach.seeding import seeded
 
-    n_used = len(subset(data.train, n_train))
-    epochs = args.epochs
-    if args.same_steps:  # a smaller set is passed over more times, so that every size takes the largest one's steps
-        batches = lambda n: math.ceil(len(subset(data.train, n)) / 32)  # noqa: E731  batches per epoch
-        epochs = math.ceil(args.epochs * batches(max(args.n_train))) / batches(n_train)
-    recipe = FinetuneRecipe(model="course mini-BERT", n_train=n_train, n_eval=args.n_eval, max_length=64,
-                            epochs=epochs, batch_size=32, learning_rate=args.learning_rate, seed=seed)
+    epochs = _epochs(data, n_train, args)
+    recipe = FinetuneRecipe(model="course mini-BERT", n_train=n_train, n_eval=args.n_eval, max_length=MAX_LENGTH,
+                            epochs=epochs, batch_size=BATCH_SIZE, learning_rate=args.learning_rate, seed=seed)
     if start == "pretrained":
         model = classifier_from_mlm(shipped.model, len(data.label_names), seed=seed)
     else:
@@ -80,7 +89,8 @@ def _one_run(start: str, seed: int, n_train: int, args, data, tokenizer, shipped
                          progress=False)
     test = evaluate_model(model, enc(subset(data.test, recipe.n_eval)), collator)
     val = evaluate_model(model, validation, collator)
-    return {"start": start, "seed": seed, "n_train": n_used, "epochs": round(epochs, 3), "test_accuracy": test["accuracy"], "test_loss": test["loss"],
+    return {"start": start, "seed": seed, "n_train": len(subset(data.train, n_train)), "epochs": round(epochs, 3),
+            "test_accuracy": test["accuracy"], "test_loss": test["loss"],
             "validation_accuracy": val["accuracy"], "validation_loss": val["loss"], "best_epoch": loop.best_epoch,
             "steps": loop.steps, "seconds": round(loop.seconds, 1)}
 
@@ -129,8 +139,9 @@ def main(argv=None) -> int:
     by_size = {str(n): summarise([r for r in runs if r["n_train"] == n]) for n in sorted({r["n_train"] for r in runs})}
     summary = by_size[max(by_size, key=int)]
     how = provenance(__file__, argv, device=get_device(), started=started, details={
-        "task": args.task, "n_train": args.n_train[0] if len(args.n_train) == 1 else args.n_train, "n_eval": args.n_eval or "all", "epochs": args.epochs,
-        "same_steps": args.same_steps, "learning_rate": args.learning_rate, "batch_size": 32, "max_length": 64,
+        "task": args.task, "n_train": args.n_train[0] if len(args.n_train) == 1 else args.n_train,
+        "n_eval": args.n_eval or "all", "epochs": args.epochs, "same_steps": args.same_steps,
+        "learning_rate": args.learning_rate, "batch_size": BATCH_SIZE, "max_length": MAX_LENGTH,
     })
     majority = max(np.bincount(data.test.labels[: args.n_eval])) / len(data.test.labels[: args.n_eval])
     record = {
